@@ -107,9 +107,12 @@ public sealed unsafe partial class ZInflater : IDisposable
     public ZResult Inflate(ReadOnlySpan<byte> input, Span<byte> output, ZFlush flush, out int consumed, out int produced)
     {
         byte* s = Ptr;
+        byte dummy = 0;
         fixed (byte* pin = input)
-        fixed (byte* pout = output)
+        fixed (byte* pfixed = output)
         {
+            // zlib refuses a null next_out (Z_STREAM_ERROR) even when avail_out is 0.
+            byte* pout = output.IsEmpty ? &dummy : pfixed;
             *(byte**)(s + OffNextIn) = pin;
             *(uint*)(s + OffAvailIn) = (uint)input.Length;
             *(byte**)(s + OffNextOut) = pout;

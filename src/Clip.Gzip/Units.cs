@@ -1,0 +1,46 @@
+namespace Clip.Gzip;
+
+/// <summary>A byte offset in a compressed blob (what a Range GET addresses).</summary>
+public readonly record struct CompressedOffset(long Value) : IComparable<CompressedOffset>
+{
+    public int CompareTo(CompressedOffset other) => Value.CompareTo(other.Value);
+    public static bool operator <(CompressedOffset a, CompressedOffset b) => a.Value < b.Value;
+    public static bool operator >(CompressedOffset a, CompressedOffset b) => a.Value > b.Value;
+    public static bool operator <=(CompressedOffset a, CompressedOffset b) => a.Value <= b.Value;
+    public static bool operator >=(CompressedOffset a, CompressedOffset b) => a.Value >= b.Value;
+    public static CompressedOffset operator +(CompressedOffset a, long n) => new(a.Value + n);
+    public static long operator -(CompressedOffset a, CompressedOffset b) => a.Value - b.Value;
+    public override string ToString() => $"c{Value}";
+}
+
+/// <summary>A byte offset in the uncompressed stream (the tar), where file contents are addressed.</summary>
+public readonly record struct UncompressedOffset(long Value) : IComparable<UncompressedOffset>
+{
+    public int CompareTo(UncompressedOffset other) => Value.CompareTo(other.Value);
+    public static bool operator <(UncompressedOffset a, UncompressedOffset b) => a.Value < b.Value;
+    public static bool operator >(UncompressedOffset a, UncompressedOffset b) => a.Value > b.Value;
+    public static bool operator <=(UncompressedOffset a, UncompressedOffset b) => a.Value <= b.Value;
+    public static bool operator >=(UncompressedOffset a, UncompressedOffset b) => a.Value >= b.Value;
+    public static UncompressedOffset operator +(UncompressedOffset a, long n) => new(a.Value + n);
+    public static long operator -(UncompressedOffset a, UncompressedOffset b) => a.Value - b.Value;
+    public override string ToString() => $"u{Value}";
+}
+
+/// <summary>The number of a span: the stretch of a layer from one checkpoint to the next.</summary>
+public readonly record struct SpanIndex(int Value) : IComparable<SpanIndex>
+{
+    public int CompareTo(SpanIndex other) => Value.CompareTo(other.Value);
+    public override string ToString() => $"span{Value}";
+}
+
+/// <summary>
+/// A place where inflation can resume (zlib examples/zran.c): the deflate stream is at a block
+/// boundary at compressed offset <see cref="In"/>, with <see cref="Bits"/> unused low bits of the
+/// byte before it still to be consumed, having produced <see cref="Out"/> bytes. The 32 KiB of
+/// output before <see cref="Out"/> (the deflate window) is stored raw-deflate compressed.
+/// </summary>
+public readonly record struct Checkpoint(CompressedOffset In, int Bits, UncompressedOffset Out, ReadOnlyMemory<byte> CompressedWindow, int WindowLength)
+{
+    /// <summary>The first compressed byte needed to resume here (the partly used byte when <see cref="Bits"/> is non-zero).</summary>
+    public CompressedOffset FetchStart => Bits == 0 ? In : new CompressedOffset(In.Value - 1);
+}
