@@ -12,6 +12,8 @@ namespace Clip.Gzip;
 public sealed class GzipRandomReader : IDisposable
 {
     private const int MinExtraFetch = 256 * 1024;
+    private const int MaxFetch = 8 << 20;
+    private const int PieceSize = 256 * 1024;
     private readonly IReadOnlyList<Checkpoint> _checkpoints;
     private readonly IRangeSource _source;
     private readonly ConcurrentBag<GzipDecoder> _decoders = [];
@@ -53,21 +55,41 @@ public sealed class GzipRandomReader : IDisposable
     /// </summary>
     public async ValueTask<int> ReadAsync(UncompressedOffset offset, Memory<byte> destination, CompressedOffset? completeBy, CancellationToken cancellationToken)
     {
-        if (offset.Value >= UncompressedSize || destination.IsEmpty) return 0;
-        int wanted = (int)Math.Min(destination.Length, UncompressedSize - offset.Value);
+        int filled = 0;
+        await CopyRangeAsync(offset, destination.Length, (piece, _) =>
+        {
+            piece.CopyTo(destination[filled..]);
+            filled += piece.Length;
+            return ValueTask.CompletedTask;
+        }, completeBy, cancellationToken).ConfigureAwait(false);
+        return filled;
+    }
+
+    /// <summary>
+    /// Streams uncompressed [offset, offset + length) — clipped at the end of the stream — to
+    /// <paramref name="sink"/> in pieces, resuming once at the right checkpoint and inflating
+    /// forward. Compressed bytes are requested up to <paramref name="completeBy"/> (or the span's
+    /// end) in one range, then onwards in bounded ranges if more are needed.
+    /// </summary>
+    public async Task CopyRangeAsync(UncompressedOffset offset, long length, Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> sink,
+        CompressedOffset? completeBy, CancellationToken cancellationToken)
+    {
+        if (offset.Value >= UncompressedSize || length <= 0) return;
+        long wanted = Math.Min(length, UncompressedSize - offset.Value);
         var span = FindSpan(offset);
         var cp = _checkpoints[span.Value];
         long fetchStart = cp.FetchStart.Value;
         long fetchEnd = Math.Clamp((completeBy ?? SpanCompressedEnd(span)).Value, cp.In.Value + 1, _source.Length);
+        fetchEnd = Math.Min(fetchEnd, fetchStart + MaxFetch);
 
         var decoder = _decoders.TryTake(out var d) ? d : null;
-        byte[] input = ArrayPool<byte>.Shared.Rent((int)Math.Min(fetchEnd - fetchStart, int.MaxValue / 2));
-        byte[] skipBuffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        byte[] input = ArrayPool<byte>.Shared.Rent((int)(fetchEnd - fetchStart));
+        byte[] output = ArrayPool<byte>.Shared.Rent((int)Math.Min(PieceSize, Math.Max(wanted, 4096)));
         try
         {
-            int length = (int)(fetchEnd - fetchStart);
-            await _source.ReadAsync(fetchStart, input.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
-            int inputPos = 0;
+            int length0 = (int)(fetchEnd - fetchStart);
+            await _source.ReadAsync(fetchStart, input.AsMemory(0, length0), cancellationToken).ConfigureAwait(false);
+            int inputLength = length0, inputPos = 0;
             byte prime = 0;
             if (cp.Bits > 0)
             {
@@ -78,48 +100,49 @@ public sealed class GzipRandomReader : IDisposable
             else decoder.RestartAt(cp, prime);
 
             long toSkip = offset - cp.Out;
-            int filled = 0;
+            long delivered = 0;
             long fetchedEnd = fetchEnd;
-            while (filled < wanted)
+            while (delivered < wanted)
             {
                 bool endOfInput = fetchedEnd == _source.Length;
-                Span<byte> output = toSkip > 0
-                    ? skipBuffer.AsSpan(0, (int)Math.Min(skipBuffer.Length, toSkip))
-                    : destination.Span.Slice(filled, wanted - filled);
-                var step = decoder.Decode(input.AsSpan(inputPos, length - inputPos), output, stopAtBoundaries: false, endOfInput);
+                int room = (int)Math.Min(output.Length, toSkip > 0 ? toSkip : wanted - delivered);
+                var step = decoder.Decode(input.AsSpan(inputPos, inputLength - inputPos), output.AsSpan(0, room), stopAtBoundaries: false, endOfInput);
                 inputPos += step.Consumed;
                 if (toSkip > 0) toSkip -= step.Produced;
-                else filled += step.Produced;
+                else if (step.Produced > 0)
+                {
+                    await sink(output.AsMemory(0, step.Produced), cancellationToken).ConfigureAwait(false);
+                    delivered += step.Produced;
+                }
                 if (decoder.IsFinished) break;
-                if (step.Consumed == 0 && step.Produced == 0 && inputPos < length)
+                if (step.Consumed == 0 && step.Produced == 0 && inputPos < inputLength)
                     throw new InvalidOperationException($"gzip: decoder made no progress at compressed offset {decoder.InputPosition.Value}");
-                if (step.Produced == 0 && inputPos == length)
+                if (step.Produced == 0 && inputPos == inputLength)
                 {
                     if (endOfInput) break;
-                    // The hint was short: fetch onwards, at least as much again.
-                    long more = Math.Min(Math.Max(MinExtraFetch, fetchedEnd - fetchStart), _source.Length - fetchedEnd);
+                    // Need more compressed bytes: at least as much again as so far, within bounds.
+                    long more = Math.Min(Math.Clamp(fetchedEnd - fetchStart, MinExtraFetch, MaxFetch), _source.Length - fetchedEnd);
                     if (more > input.Length)
                     {
                         ArrayPool<byte>.Shared.Return(input);
                         input = ArrayPool<byte>.Shared.Rent((int)more);
                     }
-                    length = (int)more;
-                    await _source.ReadAsync(fetchedEnd, input.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+                    inputLength = (int)more;
+                    await _source.ReadAsync(fetchedEnd, input.AsMemory(0, inputLength), cancellationToken).ConfigureAwait(false);
                     fetchedEnd += more;
                     inputPos = 0;
                 }
             }
-            if (filled < wanted)
-                throw new GzipFormatException($"gzip: stream ended at uncompressed offset {offset.Value + filled}, before the {UncompressedSize} bytes the index records");
+            if (delivered < wanted)
+                throw new GzipFormatException($"gzip: stream ended at uncompressed offset {offset.Value + delivered}, before the {UncompressedSize} bytes the index records");
             _decoders.Add(decoder);
             decoder = null;
-            return filled;
         }
         finally
         {
             decoder?.Dispose();
             ArrayPool<byte>.Shared.Return(input);
-            ArrayPool<byte>.Shared.Return(skipBuffer);
+            ArrayPool<byte>.Shared.Return(output);
         }
     }
 

@@ -26,7 +26,9 @@ public sealed class LayerBuilder
         return this;
     }
 
-    public LayerBuilder File(string path, string content, int mode = 0b110_100_100) => File(path, Encoding.UTF8.GetBytes(content), mode);
+    public LayerBuilder File(string path, string content, int mode = 0b110_100_100, int uid = 0, int gid = 0,
+        DateTimeOffset? mtime = null, IReadOnlyDictionary<string, string>? xattrs = null) =>
+        File(path, Encoding.UTF8.GetBytes(content), mode, uid, gid, mtime, xattrs);
 
     public LayerBuilder Dir(string path, int mode = 0b111_101_101, int uid = 0, int gid = 0, DateTimeOffset? mtime = null,
         IReadOnlyDictionary<string, string>? xattrs = null)
