@@ -1,1 +1,3 @@
-return 0;
+using Clip.Cli;
+
+return await ClipCtl.RunAsync(args, CliConsole.System);

@@ -1,0 +1,116 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text;
+using Clip.Gzip;
+using Clip.Index;
+using Clip.Index.Format;
+using Clip.Oci;
+
+namespace Clip.Cli;
+
+/// <summary><c>clipctl cat</c>: one file of the merged view to stdout, reading only the compressed bytes it needs.</summary>
+internal static class CatCommand
+{
+    public static Command Create(CliConsole console)
+    {
+        var fileArg = new Argument<string>("FILE") { Description = "A .clip index" };
+        var pathArg = new Argument<string>("PATH") { Description = "Path inside the image (symlinks are followed inside the image)" };
+        var layoutOpt = new Option<string?>("--oci-layout") { Description = "OCI layout directory holding the blobs (default: the one the index was made from)", HelpName = "DIR" };
+        var statsOpt = new Option<bool>("--stats") { Description = "Print on stderr how many compressed bytes were read" };
+        var cmd = new Command("cat", "Write one file of the image to stdout") { fileArg, pathArg, layoutOpt, statsOpt };
+        cmd.SetAction((parse, ct) => ClipCtl.Guard(console, async () =>
+        {
+            var file = ClipIndexFile.Load(parse.GetRequiredValue(fileArg));
+            var layers = file.ImageLayers();
+            var tree = MergedTree.Build(layers);
+            string path = parse.GetRequiredValue(pathArg);
+            var node = Resolve(tree, path);
+            var entry = node.Entry.Target;
+            if (entry.Type != EntryType.Regular)
+                throw new IOException($"{path} is a {InspectCommand.TypeName(entry.Type)}, not a regular file");
+            var layer = layers[node.Layer];
+
+            string dir = parse.GetValue(layoutOpt) ?? LayoutFromReference(file.Image)
+                ?? throw new ArgumentException("this index was not made from an OCI layout: say where the blobs are with --oci-layout DIR");
+            var layout = OciLayout.Open(dir);
+            using var source = new FileRangeSource(layout.BlobPath(layer.Digest));
+            if (source.Length != layer.CompressedSize)
+                throw new InvalidDataException($"blob {layer.Digest} in {dir} is {source.Length} bytes, the index says {layer.CompressedSize}");
+            var sw = Stopwatch.StartNew();
+            await CopyFileAsync(layer, entry, source, console.Out, ct);
+            await console.Out.FlushAsync(ct);
+            if (parse.GetValue(statsOpt))
+            {
+                int spans = layer.Compression == LayerCompression.Gzip
+                    ? GzipRandomReader.FindSpan(layer.Checkpoints, entry.DataOffset + Math.Max(0, entry.Size - 1)).Value - GzipRandomReader.FindSpan(layer.Checkpoints, entry.DataOffset).Value + 1
+                    : 0;
+                await console.Error.WriteLineAsync(
+                    $"{path}: {entry.Size} bytes; read {source.BytesRead} compressed bytes in {source.Reads} range reads " +
+                    $"({Format.Percent(layer.CompressedSize == 0 ? 0 : (double)source.BytesRead / layer.CompressedSize)} of layer {Format.ShortDigest(layer.Digest)}, " +
+                    $"{Format.Bytes(layer.CompressedSize)}; file spans {spans} of {layer.Checkpoints.Count} spans) in {sw.Elapsed.TotalMilliseconds:0.0} ms");
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    /// <summary>Streams a regular file's content from its layer blob.</summary>
+    internal static async Task CopyFileAsync(LayerIndex layer, Entry entry, IRangeSource source, Stream destination, CancellationToken ct)
+    {
+        if (entry.Size == 0) return;
+        if (layer.Compression == LayerCompression.None)
+        {
+            var buf = new byte[(int)Math.Min(entry.Size, 1 << 20)];
+            for (long done = 0; done < entry.Size;)
+            {
+                int n = (int)Math.Min(buf.Length, entry.Size - done);
+                await source.ReadAsync(entry.DataOffset.Value + done, buf.AsMemory(0, n), ct);
+                await destination.WriteAsync(buf.AsMemory(0, n), ct);
+                done += n;
+            }
+            return;
+        }
+        using var reader = new GzipRandomReader(layer.Checkpoints, layer.UncompressedSize, source);
+        await reader.CopyRangeAsync(entry.DataOffset, entry.Size, (piece, c) => destination.WriteAsync(piece, c), entry.CompleteBy, ct);
+    }
+
+    /// <summary>The directory an index made from an OCI layout records in its reference ("oci:DIR:REF").</summary>
+    internal static string? LayoutFromReference(ImageInfo? image)
+    {
+        if (image is null || !image.Reference.StartsWith("oci:", StringComparison.Ordinal)) return null;
+        string rest = image.Reference[4..];
+        int colon = rest.LastIndexOf(':');
+        return colon > 0 ? rest[..colon] : rest;
+    }
+
+    /// <summary>Finds a path in the merged view, following symlinks as if the image were the root directory.</summary>
+    internal static MergedNode Resolve(MergedTree tree, string path)
+    {
+        var parts = new List<string>(path.Split('/', StringSplitOptions.RemoveEmptyEntries));
+        var stack = new List<MergedNode> { tree.Root };
+        int hops = 0;
+        for (int i = 0; i < parts.Count; i++)
+        {
+            string part = parts[i];
+            if (part == ".") continue;
+            if (part == "..")
+            {
+                if (stack.Count > 1) stack.RemoveAt(stack.Count - 1);
+                continue;
+            }
+            var child = stack[^1].Child(Index.Tar.TarPath.Latin1(Encoding.UTF8.GetBytes(part)))
+                ?? throw new FileNotFoundException($"{path}: no such file in the image");
+            if (child.Entry.Type == EntryType.Symlink)
+            {
+                if (++hops > 40) throw new IOException($"{path}: too many levels of symbolic links");
+                string target = Encoding.UTF8.GetString(child.Entry.SymlinkTarget);
+                if (target.StartsWith('/')) stack.RemoveRange(1, stack.Count - 1);
+                parts.InsertRange(i + 1, target.Split('/', StringSplitOptions.RemoveEmptyEntries));
+                continue;
+            }
+            if (i < parts.Count - 1 && !child.IsDirectory) throw new IOException($"{path}: {child.Path} is not a directory");
+            stack.Add(child);
+        }
+        return stack[^1];
+    }
+}
