@@ -67,6 +67,7 @@ internal sealed class MetadataStore : IDisposable
     /// <summary>
     /// Hands out a snapshot id in its own committed transaction, so an id is never given twice even
     /// when the transaction that used it died: a half-made directory can never collide with a new one.
+    /// Call it before opening the write transaction that uses the id (SQLite has one writer).
     /// </summary>
     public long ReserveId()
     {
