@@ -160,6 +160,9 @@ public sealed class FaultProxy : LoopbackHttpServer
                 await WriteResponseAsync(conn, status, headers, null, ct, headOnly: true, contentLength: declared);
                 await conn.WriteAsync(body.AsMemory(0, (int)Math.Min(rf.Bytes, body.Length)), ct);
                 await conn.FlushAsync(ct);
+                // Let the client consume what was sent: an RST discards data still unread in its socket buffer,
+                // and the test wants to know exactly where the body broke.
+                await Task.Delay(200, ct);
                 Reset(conn);
                 return false;
             case Fault.StallFault st:

@@ -14,6 +14,10 @@ public sealed record RegistryServerOptions
     /// <summary>A token server whose tokens the registry requires (auth.token); null: no token auth.</summary>
     public TokenServer? TokenAuth { get; init; }
 
+    /// <summary>PEM certificate and key to serve HTTPS with (http.tls); null: plain HTTP.</summary>
+    public string? TlsCertificatePath { get; init; }
+    public string? TlsKeyPath { get; init; }
+
     /// <summary>Lines appended to the generated config.yml (YAML, at top level).</summary>
     public string? ExtraConfig { get; init; }
 }
@@ -47,7 +51,7 @@ public sealed class RegistryServer : IAsyncDisposable
     /// <summary>"127.0.0.1:port" — also the registry name in references ("127.0.0.1:port/repo:tag").</summary>
     public string Address => $"127.0.0.1:{Port}";
 
-    public Uri BaseUri => new($"http://{Address}/");
+    public Uri BaseUri => new($"{(Options.TlsCertificatePath is null ? "http" : "https")}://{Address}/");
 
     /// <summary>Where the registry stores blobs and repositories.</summary>
     public string StorageDirectory => _dir.Combine("storage");
@@ -120,6 +124,8 @@ public sealed class RegistryServer : IAsyncDisposable
         sb.AppendLine("log:\n  level: info\n  accesslog:\n    disabled: true");
         sb.AppendLine($"storage:\n  filesystem:\n    rootdirectory: {dir.Combine("storage")}\n  delete:\n    enabled: true");
         sb.AppendLine($"http:\n  addr: 127.0.0.1:{port}\n  secret: clip-test-secret");
+        if (o.TlsCertificatePath is not null)
+            sb.AppendLine($"  tls:\n    certificate: {o.TlsCertificatePath}\n    key: {o.TlsKeyPath}");
         if (o.HtpasswdUsers is { Count: > 0 } users)
         {
             string path = dir.Combine("htpasswd");
@@ -148,7 +154,9 @@ public sealed class RegistryServer : IAsyncDisposable
 
     private async Task<bool> WaitReadyAsync(TimeSpan timeout, CancellationToken ct)
     {
-        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(2) };
+        var handler = new SocketsHttpHandler { UseProxy = false };
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(2) };
         var sw = Stopwatch.StartNew();
         while (sw.Elapsed < timeout)
         {

@@ -74,6 +74,8 @@ public sealed record HostsFile(IReadOnlyList<HostsFile.Entry> Entries)
         string? scheme = null, authority = null, apiPath = "/v2";
         if (server is not null)
         {
+            if (server.Contains("://") && !server.StartsWith("http://", StringComparison.Ordinal) && !server.StartsWith("https://", StringComparison.Ordinal))
+                throw Error(source, $"{where}: not an http(s) URL");
             string url = server.StartsWith("http", StringComparison.Ordinal) ? server : "https://" + server;
             if (!Uri.TryCreate(url, UriKind.Absolute, out var u) || (u.Scheme != "http" && u.Scheme != "https") || string.IsNullOrEmpty(u.Host))
                 throw Error(source, $"{where}: not an http(s) URL");

@@ -116,7 +116,10 @@ internal sealed class RegistryTransport : IDisposable
     public async Task<T> ExecuteAsync<T>(RegistryCall call, OperationScope scope, Func<HttpResponseMessage, CancellationToken, Task<T>> consume)
     {
         int attempt = 0, redirects = 0;
-        bool reauthed = false;
+        // A 401 to a request without credentials is the normal challenge (authenticate, once); a 401 or 403 to a
+        // request that carried credentials may be a stale or narrow token (refresh, once). Then the answer stands.
+        bool challenged = false, reauthed = false;
+        bool sentCredentials = false;
         Uri uri = UriFor(call);
         // Credentials and configured headers go only to the host they belong to, never to a redirect target
         // or an upload location elsewhere.
@@ -142,6 +145,7 @@ internal sealed class RegistryTransport : IDisposable
                         foreach (var (name, values) in call.Host.Headers) req.Headers.TryAddWithoutValidation(name, values);
                         var authz = await Auth.AuthorizeAsync(call, attemptCts.Token).ConfigureAwait(false);
                         if (authz is not null) req.Headers.Authorization = authz;
+                        sentCredentials = authz is not null;
                     }
                     call.Configure?.Invoke(req);
                     if (call.Content is not null && call.Method != HttpMethod.Get && call.Method != HttpMethod.Head) req.Content = call.Content();
@@ -181,9 +185,10 @@ internal sealed class RegistryTransport : IDisposable
 
                 if (status == 401)
                 {
-                    if (!reauthed && sameOrigin && await Auth.OnUnauthorizedAsync(call, resp, attemptCts.Token).ConfigureAwait(false))
+                    bool allowed = sentCredentials ? !reauthed : !challenged;
+                    if (allowed && sameOrigin && await Auth.OnUnauthorizedAsync(call, resp, attemptCts.Token).ConfigureAwait(false))
                     {
-                        reauthed = true;
+                        if (sentCredentials) reauthed = true; else challenged = true;
                         resp.Dispose();
                         continue;
                     }
@@ -193,7 +198,7 @@ internal sealed class RegistryTransport : IDisposable
                 }
                 if (status == 403)
                 {
-                    if (!reauthed && sameOrigin && await Auth.OnForbiddenAsync(call, resp, attemptCts.Token).ConfigureAwait(false))
+                    if (!reauthed && sentCredentials && sameOrigin && await Auth.OnForbiddenAsync(call, resp, attemptCts.Token).ConfigureAwait(false))
                     {
                         reauthed = true;
                         resp.Dispose();
