@@ -53,12 +53,12 @@ public sealed partial class RegistryClient
         if (size > Options.MaxInMemoryBlobBytes)
             throw new ArgumentOutOfRangeException(nameof(size), $"blob {digest} of {size} bytes is larger than MaxInMemoryBlobBytes; use OpenBlobAsync");
         using var scope = new OperationScope(Options.Deadline, cancellationToken);
-        await using var s = await OpenBlobAsync(repository, digest, size, scope.Token).ConfigureAwait(false);
         var ms = new MemoryStream(size is > 0 ? (int)size.Value : 4096);
-        byte[] buf = new byte[81920];
-        int n;
         try
         {
+            await using var s = await OpenBlobAsync(repository, digest, size, scope.Token).ConfigureAwait(false);
+            byte[] buf = new byte[81920];
+            int n;
             while ((n = await s.ReadAsync(buf, scope.Token).ConfigureAwait(false)) > 0)
             {
                 if (ms.Length + n > Options.MaxInMemoryBlobBytes)

@@ -268,6 +268,30 @@ public class FaultTests(ImagesFixture f)
     }
 
     [Fact]
+    public async Task Connections_are_kept_alive_and_bounded_per_server()
+    {
+        await using var proxy = new FaultProxy(f.Registry);
+        var repo = new RepositoryName(proxy.Address, "test/oci");
+        using (var client = Client())
+        {
+            byte[] buf = new byte[100];
+            for (int i = 0; i < 20; i++) await client.ReadBlobRangeAsync(repo, LayerDigest, i * 100, buf);
+            Assert.Equal(1, proxy.ConnectionsAccepted);
+        }
+
+        await using var slow = new FaultProxy(f.Registry) { Rule = r => IsBlob(r) ? Fault.Delay(TimeSpan.FromMilliseconds(150)) : null };
+        using var bounded = new RegistryClient(TestClients.Options() with { PlainHttp = true, MaxConnectionsPerServer = 2 });
+        var slowRepo = new RepositoryName(slow.Address, "test/oci");
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(async i =>
+        {
+            byte[] b = new byte[1000];
+            await bounded.ReadBlobRangeAsync(slowRepo, LayerDigest, i * 1000, b);
+            Assert.Equal(Layer.Blob.AsSpan(i * 1000, 1000).ToArray(), b);
+        }));
+        Assert.InRange(slow.ConnectionsAccepted, 1, 2);
+    }
+
+    [Fact]
     public async Task Too_many_redirects_is_an_error()
     {
         await using var proxy = new FaultProxy(f.Registry);

@@ -51,6 +51,11 @@ public abstract class LoopbackHttpServer : IAsyncDisposable
 
     public int Port { get; }
 
+    private int _accepted;
+
+    /// <summary>TCP connections accepted so far (keep-alive reuse shows as fewer connections than requests).</summary>
+    public int ConnectionsAccepted => Volatile.Read(ref _accepted);
+
     /// <summary>"127.0.0.1:port".</summary>
     public string Address => $"127.0.0.1:{Port}";
 
@@ -76,6 +81,7 @@ public abstract class LoopbackHttpServer : IAsyncDisposable
             {
                 continue;
             }
+            Interlocked.Increment(ref _accepted);
             lock (_connections) _connections.Add(client);
             _ = Task.Run(() => ServeAsync(client));
         }

@@ -46,6 +46,9 @@ public sealed record RegistryHost
     /// <summary>Skip certificate chain and name verification.</summary>
     public bool SkipVerify { get; init; }
 
+    /// <summary>Connect timeout for this host (hosts.toml dial_timeout); null: the client's default.</summary>
+    public TimeSpan? DialTimeout { get; init; }
+
     /// <summary>Try HTTPS first and fall back to plain HTTP if the TLS handshake fails (containerd's HTTPFallback).</summary>
     public bool HttpFallback { get; init; }
 
@@ -54,6 +57,9 @@ public sealed record RegistryHost
 
     /// <summary>Whether TLS settings differ from the defaults (such a host needs its own connection pool).</summary>
     public bool HasCustomTls => CaFiles.Count > 0 || ClientCertificates.Count > 0 || SkipVerify;
+
+    /// <summary>Whether this host needs a connection pool of its own (custom TLS or dial timeout).</summary>
+    public bool NeedsOwnPool => HasCustomTls || DialTimeout is not null;
 
     public bool Can(HostCapabilities capability) => (Capabilities & capability) == capability;
 

@@ -171,6 +171,7 @@ public sealed class RegistryHosts
                 ClientCertificates = e.ClientCertificates,
                 SkipVerify = skipVerify,
                 HttpFallback = fallback,
+                DialTimeout = e.DialTimeout,
                 MirrorOf = !isDefault && !string.Equals(authority, registry, StringComparison.OrdinalIgnoreCase) ? registry : null,
             });
         }

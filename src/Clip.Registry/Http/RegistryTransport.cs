@@ -52,7 +52,7 @@ internal sealed class RegistryTransport : IDisposable
             MaxConnectionsPerServer = Math.Max(1, _options.MaxConnectionsPerServer),
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
             PooledConnectionLifetime = TimeSpan.FromMinutes(10),
-            ConnectTimeout = _options.RequestTimeout < TimeSpan.FromSeconds(30) ? _options.RequestTimeout : TimeSpan.FromSeconds(30),
+            ConnectTimeout = host?.DialTimeout ?? (_options.RequestTimeout < TimeSpan.FromSeconds(30) ? _options.RequestTimeout : TimeSpan.FromSeconds(30)),
         };
         if (host is { HasCustomTls: true })
         {
@@ -100,8 +100,8 @@ internal sealed class RegistryTransport : IDisposable
 
     private HttpMessageInvoker InvokerFor(RegistryHost host)
     {
-        if (!host.HasCustomTls) return _default;
-        string key = $"{host.SkipVerify}|{string.Join(',', host.CaFiles)}|{string.Join(',', host.ClientCertificates.Select(c => c.CertificateFile + ":" + c.KeyFile))}";
+        if (!host.NeedsOwnPool) return _default;
+        string key = $"{host.DialTimeout}|{host.SkipVerify}|{string.Join(',', host.CaFiles)}|{string.Join(',', host.ClientCertificates.Select(c => c.CertificateFile + ":" + c.KeyFile))}";
         return _tlsInvokers.GetOrAdd(key, _ => new HttpMessageInvoker(CreateHandler(host), disposeHandler: true));
     }
 

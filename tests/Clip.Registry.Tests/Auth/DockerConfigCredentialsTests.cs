@@ -34,7 +34,7 @@ public class DockerConfigCredentialsTests : IDisposable
     {
         string path = Path.Combine(_bin, "docker-credential-" + name);
         File.WriteAllText(path, script.Replace("\r", ""));
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
     private DockerConfigCredentials Provider(string json, TimeSpan? helperTimeout = null)

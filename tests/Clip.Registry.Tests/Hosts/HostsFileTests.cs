@@ -19,7 +19,7 @@ public class HostsFileTests
             [host."http://m.local"]
             """, "/etc/containerd/certs.d/docker.io");
         Assert.Equal(["https://z-mirror.example", "https://a-mirror.internal:5000", "http://m.local", "https://registry-1.docker.io"],
-            f.Entries.Select(e => e.Server).ToArray());
+            f.Entries.Select(e => e.Server ?? "").ToArray());
         Assert.Equal(HostCapabilities.Pull, f.Entries[0].Capabilities);
         Assert.Equal(HostCapabilities.Pull | HostCapabilities.Resolve, f.Entries[1].Capabilities);
         Assert.Equal(HostCapabilities.All, f.Entries[2].Capabilities);
