@@ -97,3 +97,32 @@ public sealed class ImagesFixture : IAsyncLifetime
 
 [CollectionDefinition("images")]
 public class ImagesCollection : ICollectionFixture<ImagesFixture>;
+
+/// <summary>Records every log event of a client (all levels), to check event ids and that no secret is ever logged.</summary>
+internal sealed class CapturingLoggerFactory : Microsoft.Extensions.Logging.ILoggerFactory
+{
+    public List<(int EventId, Microsoft.Extensions.Logging.LogLevel Level, string Message)> Events { get; } = [];
+
+    public void AddProvider(Microsoft.Extensions.Logging.ILoggerProvider provider) { }
+
+    public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => new Logger(this);
+
+    public void Dispose() { }
+
+    public string AllText()
+    {
+        lock (Events) return string.Join("\n", Events.Select(e => e.Message));
+    }
+
+    private sealed class Logger(CapturingLoggerFactory owner) : Microsoft.Extensions.Logging.ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state,
+            Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (owner.Events) owner.Events.Add((eventId.Id, logLevel, formatter(state, exception) + (exception is null ? "" : " " + exception)));
+        }
+    }
+}

@@ -166,6 +166,34 @@ public class TokenAuthTests(TokenRegistryFixture f)
     }
 
     [Fact]
+    public async Task Logs_carry_stable_event_ids_and_never_a_secret()
+    {
+        var logs = new CapturingLoggerFactory();
+        await using var proxy = new FaultProxy(f.Registry);
+        int n = 0;
+        proxy.Rule = r => r.Path.Contains("/blobs/") && Interlocked.Increment(ref n) == 1 ? Fault.Status(503) : null;
+        using var client = new RegistryClient(TestClients.Options(new StaticCredentials("alice", "wonderland")) with { PlainHttp = true }, logs);
+        var img = await client.ResolveImageAsync(Reference.Parse($"{proxy.Address}/private/app:v1"));
+        await client.GetImageConfigAsync(img);
+        using (var wrong = new RegistryClient(TestClients.Options(new StaticCredentials("alice", "bad-password-xyz")) with { PlainHttp = true }, logs))
+            await Assert.ThrowsAsync<RegistryException>(() => wrong.ResolveImageAsync(Reference.Parse($"{proxy.Address}/private/app:v1")));
+
+        var ids = logs.Events.Select(e => e.EventId).ToHashSet();
+        Assert.Contains(1000, ids); // response
+        Assert.Contains(1001, ids); // retry
+        Assert.Contains(1010, ids); // token fetched
+        Assert.Contains(1011, ids); // challenged
+        Assert.Contains(1012, ids); // token refused
+        Assert.All(logs.Events, e => Assert.InRange(e.EventId, 1000, 1099));
+        string text = logs.AllText();
+        Assert.DoesNotContain("wonderland", text);
+        Assert.DoesNotContain("bad-password-xyz", text);
+        Assert.DoesNotContain("eyJ", text);              // a JWT
+        Assert.DoesNotContain("Bearer ey", text);
+        Assert.DoesNotContain(Convert.ToBase64String("alice:wonderland"u8.ToArray()), text);
+    }
+
+    [Fact]
     public async Task A_403_triggers_one_fresh_token_then_is_denied_if_it_persists()
     {
         await using var proxy = new FaultProxy(f.Registry);
