@@ -110,6 +110,7 @@ public sealed class FuseServer : IAsyncDisposable
             if (e is TimeoutException) throw new TimeoutException($"the kernel sent no FUSE INIT for {mountPoint} within {options.InitTimeout}", e);
             throw;
         }
+        server.RaiseReadahead(options.MaxReadahead);
         Log.Mounted(logger, mountOptions.Source, mountPoint);
         return server;
     }
@@ -246,6 +247,30 @@ public sealed class FuseServer : IAsyncDisposable
         {
             // Kernels that do not split the type take the subtype as an option (what libfuse falls back to).
             Libc.Mount(mount.Source, mountPoint, "fuse", flags, data + ",subtype=" + mount.Subtype);
+        }
+    }
+
+    /// <summary>
+    /// INIT can only lower readahead below what the kernel offers (the bdi default, 128 KiB: fs/fuse/inode.c
+    /// process_init_reply takes the minimum), which caps sequential READs at 128 KiB. The mount's bdi
+    /// (/sys/class/bdi/0:N, named after the superblock's device) takes a larger value after mounting.
+    /// </summary>
+    private void RaiseReadahead(int bytes)
+    {
+        if (MountPoint is null || bytes <= 0) return;
+        string? path = null;
+        try
+        {
+            ulong dev = Libc.LStat(MountPoint).Dev;
+            uint major = (uint)(((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfffUL));
+            uint minor = (uint)((dev & 0xff) | ((dev >> 12) & ~0xffUL));
+            path = $"/sys/class/bdi/{major}:{minor}/read_ahead_kb";
+            File.WriteAllText(path, (bytes / 1024).ToString());
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A read-only /sys (inside a container) only costs throughput.
+            Log.ReadaheadNotSet(_logger, path ?? MountPoint, e.Message);
         }
     }
 

@@ -20,7 +20,7 @@ public sealed record FuseServerOptions
     /// <summary>Largest READ, in bytes (a multiple of the page size): negotiated as max_pages and the max_read mount option.</summary>
     public int MaxRead { get; init; } = 1 << 20;
 
-    /// <summary>Readahead the kernel may do, in bytes; the kernel caps it at what it offered in INIT.</summary>
+    /// <summary>Readahead window in bytes: sequential reads become READs this large (up to <see cref="MaxRead"/>). Mounting sets it on the mount's bdi; 0 keeps the kernel default (128 KiB).</summary>
     public int MaxReadahead { get; init; } = 1 << 20;
 
     /// <summary>How long the kernel may trust a name → node mapping (fuse_entry_out.entry_valid).</summary>

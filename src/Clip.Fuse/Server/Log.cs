@@ -51,4 +51,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 1015, Level = LogLevel.Information, Message = "Serving FUSE session {MountPoint} (attached, FUSE 7.{Minor}, {Workers} workers)")]
     public static partial void Attached(ILogger logger, string mountPoint, uint minor, int workers);
+
+    [LoggerMessage(EventId = 1016, Level = LogLevel.Warning, Message = "Could not raise readahead at {Path}: {Reason}; sequential reads stay at 128 KiB")]
+    public static partial void ReadaheadNotSet(ILogger logger, string path, string reason);
 }

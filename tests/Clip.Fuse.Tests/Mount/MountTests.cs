@@ -51,6 +51,21 @@ public class MountTests
         Assert.True(connection.Flags.HasFlag(InitFlags.AsyncRead));
         Assert.True(connection.Flags.HasFlag(InitFlags.DoReaddirplus));
         Assert.Equal((ushort)256, connection.MaxPages);
+
+        // Sequential reads may be 1 MiB: the mount's readahead was raised past the kernel's 128 KiB default.
+        var st = Libc.LStat(m.MountPoint);
+        var bdi = $"/sys/class/bdi/{(st.Dev >> 8) & 0xfff}:{(st.Dev & 0xff) | ((st.Dev >> 12) & ~0xffUL)}/read_ahead_kb";
+        Assert.Equal("1024", File.ReadAllText(bdi).Trim());
+    }
+
+    [RootFact]
+    public async Task Each_worker_reads_its_own_cloned_dev_fuse_descriptor()
+    {
+        static int FuseDescriptors() => new DirectoryInfo("/proc/self/fd").EnumerateFileSystemInfos()
+            .Count(f => f.LinkTarget == "/dev/fuse");
+        int before = FuseDescriptors();
+        await using var m = await Mounted.StartAsync(Tree(), options: new FuseServerOptions { WorkerCount = 3 });
+        Assert.Equal(before + 3, FuseDescriptors());
     }
 
     [RootFact]

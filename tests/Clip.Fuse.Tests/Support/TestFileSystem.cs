@@ -10,6 +10,8 @@ public enum ReadBehavior
     Synchronous,
     /// <summary>Completes later on the thread pool (a fetch).</summary>
     Asynchronous,
+    /// <summary>Completes on the thread pool right away (the cost of the asynchronous path itself).</summary>
+    Yield,
     /// <summary>Never completes until the read is cancelled (an interrupted fetch).</summary>
     BlockUntilCancelled,
     /// <summary>Throws an unexpected exception (a bug in the filesystem).</summary>
@@ -221,6 +223,8 @@ public sealed class TestFileSystem : IFuseFileSystem
                 return new ValueTask<int>(Copy(n.Data, offset, buffer.Span));
             case ReadBehavior.Asynchronous:
                 return CopyLaterAsync(n.Data, offset, buffer, cancellationToken);
+            case ReadBehavior.Yield:
+                return CopyAfterYieldAsync(n.Data, offset, buffer);
             case ReadBehavior.BlockUntilCancelled:
                 return BlockAsync(cancellationToken);
             case ReadBehavior.FuseError:
@@ -241,6 +245,12 @@ public sealed class TestFileSystem : IFuseFileSystem
     private static async ValueTask<int> CopyLaterAsync(byte[] data, long offset, Memory<byte> buffer, CancellationToken ct)
     {
         await Task.Delay(1, ct);
+        return Copy(data, offset, buffer.Span);
+    }
+
+    private static async ValueTask<int> CopyAfterYieldAsync(byte[] data, long offset, Memory<byte> buffer)
+    {
+        await Task.Yield();
         return Copy(data, offset, buffer.Span);
     }
 
