@@ -79,7 +79,11 @@ public sealed class GzipRandomReader : IDisposable
         var span = FindSpan(offset);
         var cp = _checkpoints[span.Value];
         long fetchStart = cp.FetchStart.Value;
-        long fetchEnd = Math.Clamp((completeBy ?? SpanCompressedEnd(span)).Value, cp.In.Value + 1, _source.Length);
+        // Fetch up to where the wanted bytes are complete: the caller's bound (a file's end) or the
+        // end of the span holding the last wanted byte, whichever comes first.
+        long lastSpanEnd = SpanCompressedEnd(FindSpan(offset + (wanted - 1))).Value;
+        long fetchEnd = Math.Min(completeBy?.Value ?? long.MaxValue, lastSpanEnd);
+        fetchEnd = Math.Clamp(fetchEnd, cp.In.Value + 1, _source.Length);
         fetchEnd = Math.Min(fetchEnd, fetchStart + MaxFetch);
 
         var decoder = _decoders.TryTake(out var d) ? d : null;

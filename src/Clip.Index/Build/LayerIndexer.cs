@@ -72,10 +72,22 @@ public static class LayerIndexer
                     var chunk = buffer.AsSpan(0, n);
                     total += n;
                     if (total > size) throw new InvalidDataException($"layer {digest}: blob is longer than the {size} bytes its descriptor declares");
-                    blobHash.AppendData(chunk);
-                    chunks.Append(chunk);
-                    if (gzip is not null) gzip.Push(chunk);
-                    else sink.Write(chunk, new CompressedOffset(total));
+                    // Hash the compressed bytes on the other core while this one inflates and parses them.
+                    int length = n;
+                    var hashing = Task.Run(() =>
+                    {
+                        blobHash.AppendData(buffer, 0, length);
+                        chunks.Append(buffer.AsSpan(0, length));
+                    }, cancellationToken);
+                    try
+                    {
+                        if (gzip is not null) gzip.Push(chunk);
+                        else sink.Write(chunk, new CompressedOffset(total));
+                    }
+                    finally
+                    {
+                        await hashing.ConfigureAwait(false);
+                    }
                     progress?.Report(total);
                     n = await blob.ReadAsync(buffer.AsMemory(0, ReadSize), cancellationToken).ConfigureAwait(false);
                 }

@@ -1,0 +1,43 @@
+# clip — containerd remote snapshotter. Targets follow containerd's Makefile conventions.
+CONFIGURATION ?= Release
+DOTNET ?= dotnet
+PREFIX ?= /usr/local
+BINDIR := $(CURDIR)/bin
+export DOTNET_CLI_TELEMETRY_OPTOUT := 1
+export DOTNET_NOLOGO := 1
+
+.PHONY: all build test bench bench-images install uninstall clean
+
+all: build
+
+## build: Release build; runnable bin/clipctl and bin/clip-snapshotter
+build:
+	$(DOTNET) publish src/Clip.Cli/Clip.Cli.csproj -c $(CONFIGURATION) -o $(BINDIR) --nologo -v quiet
+	$(DOTNET) publish src/Clip.Snapshotter/Clip.Snapshotter.csproj -c $(CONFIGURATION) -o $(BINDIR) --nologo -v quiet
+	@echo "built $(BINDIR)/clipctl and $(BINDIR)/clip-snapshotter"
+
+## test: every test suite (root, FUSE and containerd tests run when root; CI sets CLIP_REQUIRE_PRIVILEGED_TESTS=1)
+test:
+	$(DOTNET) test Clip.sln -c $(CONFIGURATION) --nologo --logger "console;verbosity=normal"
+
+## bench-images: build the benchmark images from Debian packages (root, needs a Debian mirror)
+bench-images:
+	bash bench/images/build-images.sh
+
+## bench: index benchmarks on the python image (writes docs/bench-index.md)
+bench: bench-images
+	$(DOTNET) run --project bench/Clip.Bench/Clip.Bench.csproj -c Release -- index bench/out/images/layout:python --runs 3 --report docs/bench-index.md
+
+## install: binaries under $(PREFIX)/lib/clip with links in $(PREFIX)/bin
+install: build
+	install -d $(DESTDIR)$(PREFIX)/lib/clip $(DESTDIR)$(PREFIX)/bin
+	cp -a $(BINDIR)/. $(DESTDIR)$(PREFIX)/lib/clip/
+	ln -sf $(PREFIX)/lib/clip/clipctl $(DESTDIR)$(PREFIX)/bin/clipctl
+	ln -sf $(PREFIX)/lib/clip/clip-snapshotter $(DESTDIR)$(PREFIX)/bin/clip-snapshotter
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX)/lib/clip $(DESTDIR)$(PREFIX)/bin/clipctl $(DESTDIR)$(PREFIX)/bin/clip-snapshotter
+
+clean:
+	$(DOTNET) clean Clip.sln -c $(CONFIGURATION) --nologo -v quiet
+	rm -rf $(BINDIR)
