@@ -132,8 +132,22 @@ public sealed class FuseServer : IAsyncDisposable
 
         var device = FuseDevice.FromDescriptor(session.Descriptor, ownsDescriptor);
         var server = new FuseServer(device, fs, options, logger, session.Connection, session.MountPoint, ownsMount: false);
+        try
+        {
+            for (int i = 0; i < options.WorkerCount; i++) server.StartWorker();
+        }
+        catch
+        {
+            // Not a FUSE session (the clone ioctl failed): stop the workers that started; the last one releases the device.
+            server._stopping = true;
+            device.Stop();
+            lock (server._gate)
+            {
+                if (server._liveWorkers == 0) device.Dispose();
+            }
+            throw;
+        }
         Log.Attached(logger, server._name, session.Connection.Minor, options.WorkerCount);
-        for (int i = 0; i < options.WorkerCount; i++) server.StartWorker();
         return server;
     }
 

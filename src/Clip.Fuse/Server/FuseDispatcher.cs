@@ -190,7 +190,7 @@ internal sealed partial class FuseDispatcher
         uint minor = Math.Min(init.Minor, FuseKernel.MinorVersion);
         // Before 7.6 fuse_init_in had no max_readahead/flags (the bytes are absent and read as zero).
         var offered = init.Minor >= 6 ? init.AllFlags : InitFlags.None;
-        var wanted = InitFlags.AsyncRead | InitFlags.ParallelDirops | InitFlags.MaxPages | InitFlags.BigWrites
+        var wanted = InitFlags.AsyncRead | InitFlags.ParallelDirops | InitFlags.MaxPages
             // We do not answer LOOKUP of "." / "..", so tell the kernel not to offer NFS export (7.40).
             | InitFlags.NoExportSupport;
         if (_options.CacheSymlinks) wanted |= InitFlags.CacheSymlinks;

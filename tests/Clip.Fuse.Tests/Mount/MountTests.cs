@@ -12,7 +12,7 @@ public class MountTests
 {
     private static readonly byte[] Large = RandomNumberGenerator.GetBytes(24 << 20);
 
-    private static TestFileSystem Tree()
+    internal static TestFileSystem Tree()
     {
         var fs = new TestFileSystem();
         var etc = fs.Root.AddDirectory("etc");
@@ -56,16 +56,6 @@ public class MountTests
         var st = Libc.LStat(m.MountPoint);
         var bdi = $"/sys/class/bdi/{(st.Dev >> 8) & 0xfff}:{(st.Dev & 0xff) | ((st.Dev >> 12) & ~0xffUL)}/read_ahead_kb";
         Assert.Equal("1024", File.ReadAllText(bdi).Trim());
-    }
-
-    [RootFact]
-    public async Task Each_worker_reads_its_own_cloned_dev_fuse_descriptor()
-    {
-        static int FuseDescriptors() => new DirectoryInfo("/proc/self/fd").EnumerateFileSystemInfos()
-            .Count(f => f.LinkTarget == "/dev/fuse");
-        int before = FuseDescriptors();
-        await using var m = await Mounted.StartAsync(Tree(), options: new FuseServerOptions { WorkerCount = 3 });
-        Assert.Equal(before + 3, FuseDescriptors());
     }
 
     [RootFact]

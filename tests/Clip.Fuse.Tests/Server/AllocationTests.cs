@@ -56,26 +56,26 @@ public class AllocationTests
         var read = Kernel.Request(FuseOpcode.Read, file.Id.Value, new FuseReadIn { Fh = file.Id.Value * 1000, Offset = 4096, Size = 128 * 1024 });
         var missing = Kernel.Request(FuseOpcode.Lookup, dir.Id.Value, Kernel.Name("python2"));
 
-        for (int i = 0; i < 100; i++)
+        // Steady state: the runtime allocates once in a while while it tiers methods up (a one-time cost,
+        // not per request), so rounds run until three in a row allocate nothing.
+        int quiet = 0, rounds = 0;
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (quiet < 3 && DateTime.UtcNow < deadline)
         {
-            Run(lookup);
-            Run(getattr);
-            Run(read);
-            Run(missing);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 2000; i++)
+            {
+                Run(lookup);
+                Run(getattr);
+                Run(read);
+                Run(missing);
+            }
+            quiet = GC.GetAllocatedBytesForCurrentThread() == before ? quiet + 1 : 0;
+            rounds++;
         }
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 2000; i++)
-        {
-            Run(lookup);
-            Run(getattr);
-            Run(read);
-            Run(missing);
-        }
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-
-        Assert.Equal(0, allocated);
-        Assert.Equal(1 + 4 * 2100, channel.Replies);
+        Assert.True(quiet == 3, $"no three allocation-free rounds of 8000 requests in {rounds} rounds");
+        Assert.Equal(1 + 8000 * rounds, channel.Replies);
         Assert.Equal(FuseOutHeader.WireSize + FuseEntryOut.WireSize, channel.LastLength);
     }
 }
