@@ -38,6 +38,15 @@ public sealed class FakeRemoteLayerFileSystem : IRemoteLayerFileSystem, IDisposa
 
     public void AddLayer(string digest, IReadOnlyDictionary<string, string> files) => _layers[digest] = files;
 
+    /// <summary>A layer whose tree is an existing directory (bind mounts only): served as it is.</summary>
+    public void AddLayerDirectory(string digest, string directory)
+    {
+        _layers[digest] = new Dictionary<string, string>();
+        _directories[digest] = directory;
+    }
+
+    private readonly ConcurrentDictionary<string, string> _directories = new();
+
     /// <summary>Makes <paramref name="chainId"/> resolvable without image labels, as layer <paramref name="digest"/>.</summary>
     public void AddResolvable(string chainId, string digest) =>
         _resolvable[chainId] = new RemoteLayer(chainId, "fake.local/resolved:1", digest, null, [], new Dictionary<string, string>
@@ -62,8 +71,11 @@ public sealed class FakeRemoteLayerFileSystem : IRemoteLayerFileSystem, IDisposa
 
         if (UseBindMounts)
         {
-            string source = Path.Combine(_sources, digest.Replace(':', '_'));
-            if (!Directory.Exists(source)) WriteTree(source, files);
+            if (!_directories.TryGetValue(digest, out string? source))
+            {
+                source = Path.Combine(_sources, digest.Replace(':', '_'));
+                if (!Directory.Exists(source)) WriteTree(source, files);
+            }
             Libc.Mount(source, mountpoint, null, Libc.MS_BIND, null);
             Libc.Mount(null, mountpoint, null, Libc.MS_BIND | MsRemount | Libc.MS_RDONLY, null);
         }
