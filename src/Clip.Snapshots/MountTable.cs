@@ -12,8 +12,8 @@ internal static class MountTable
 {
     private const string MountInfoPath = "/proc/self/mountinfo";
 
-    /// <summary>Mount points at or below <paramref name="directory"/>, deepest first.</summary>
-    public static List<string> MountPointsUnder(string directory)
+    /// <summary>Mount points at (unless <paramref name="strictlyBelow"/>) or below <paramref name="directory"/>, deepest first.</summary>
+    public static List<string> MountPointsUnder(string directory, bool strictlyBelow = false)
     {
         string dir = Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory));
         var result = new List<string>();
@@ -24,7 +24,7 @@ internal static class MountTable
             string[] fields = line.Split(' ');
             if (fields.Length < 5) continue;
             string mp = Unescape(fields[4]);
-            if (mp == dir || mp.StartsWith(dir + "/", StringComparison.Ordinal))
+            if ((mp == dir && !strictlyBelow) || mp.StartsWith(dir + "/", StringComparison.Ordinal))
                 result.Add(mp);
         }
         result.Sort((a, b) => b.Length.CompareTo(a.Length));
@@ -34,15 +34,15 @@ internal static class MountTable
     /// <summary>Whether anything is mounted at or below <paramref name="directory"/>.</summary>
     public static bool AnyMountUnder(string directory) => MountPointsUnder(directory).Count > 0;
 
-    /// <summary>Lazily detaches (MNT_DETACH) everything mounted at or below <paramref name="directory"/>; returns what stayed.</summary>
-    public static List<string> DetachAllUnder(string directory)
+    /// <summary>Lazily detaches (MNT_DETACH) everything mounted at (unless <paramref name="strictlyBelow"/>) or below <paramref name="directory"/>; returns what stayed.</summary>
+    public static List<string> DetachAllUnder(string directory, bool strictlyBelow = false)
     {
-        foreach (string mp in MountPointsUnder(directory))
+        foreach (string mp in MountPointsUnder(directory, strictlyBelow))
         {
             // Repeat: a path can carry stacked mounts.
             for (int i = 0; i < 8 && Libc.TryUnmount(mp, Libc.MNT_DETACH) == 0; i++) { }
         }
-        return MountPointsUnder(directory);
+        return MountPointsUnder(directory, strictlyBelow);
     }
 
     /// <summary>mountinfo escapes space, tab, newline and backslash as \ooo octal.</summary>

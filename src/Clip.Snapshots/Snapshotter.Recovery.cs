@@ -31,9 +31,10 @@ public sealed partial class Snapshotter
 
         foreach (var rec in remote)
             await UnmountLayerAsync(UpperPath(rec.SnapshotId)).ConfigureAwait(false);
-        foreach (string mp in MountTable.MountPointsUnder(SnapshotsDirectory))
+        // Strictly below: snapshots/ itself may be a mount of its own (a dedicated disk).
+        foreach (string mp in MountTable.MountPointsUnder(SnapshotsDirectory, strictlyBelow: true))
             Log.LeftoverMountDetached(_log, mp);
-        MountTable.DetachAllUnder(SnapshotsDirectory);
+        MountTable.DetachAllUnder(SnapshotsDirectory, strictlyBelow: true);
 
         var interrupted = remote.Where(r => r.State == RemoteLayerState.Mounting && byId.TryGetValue(r.SnapshotId, out var s) && s.Kind != SnapshotKind.Committed).ToList();
         if (interrupted.Count > 0)

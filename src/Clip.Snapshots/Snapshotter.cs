@@ -34,11 +34,13 @@ public sealed partial class Snapshotter : ISnapshotter
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly SemaphoreSlim _repairLock = new(1, 1);
     private readonly bool _indexOff;
+    private readonly FileStream _rootLock;
     private int _disposed;
 
-    private Snapshotter(string root, MetadataStore store, IRemoteLayerFileSystem remote, bool indexOff, ILogger log)
+    private Snapshotter(string root, FileStream rootLock, MetadataStore store, IRemoteLayerFileSystem remote, bool indexOff, ILogger log)
     {
         Root = root;
+        _rootLock = rootLock;
         _store = store;
         _remote = remote;
         _indexOff = indexOff;
@@ -69,19 +71,39 @@ public sealed partial class Snapshotter : ISnapshotter
         string root = Path.GetFullPath(options.RootDirectory);
         CreateDirectoryExact(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, onlyIfMissing: true);
         CreateDirectoryExact(Path.Combine(root, "snapshots"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, onlyIfMissing: true);
-        var store = MetadataStore.Open(Path.Combine(root, "metadata.db"));
-        bool indexOff = options.OverlayIndexOff ?? File.Exists("/sys/module/overlay/parameters/index");
-        var s = new Snapshotter(root, store, options.RemoteFileSystem, indexOff, logger ?? NullLogger.Instance);
+        var rootLock = LockRoot(root);
+        MetadataStore? store = null;
         try
         {
+            store = MetadataStore.Open(Path.Combine(root, "metadata.db"));
+            bool indexOff = options.OverlayIndexOff ?? File.Exists("/sys/module/overlay/parameters/index");
+            var s = new Snapshotter(root, rootLock, store, options.RemoteFileSystem, indexOff, logger ?? NullLogger.Instance);
             await s.RecoverAsync(cancellationToken).ConfigureAwait(false);
+            return s;
         }
         catch
         {
-            store.Dispose();
+            store?.Dispose();
+            rootLock.Dispose();
             throw;
         }
-        return s;
+    }
+
+    /// <summary>
+    /// One snapshotter per root: an exclusive lock on <c>&lt;root&gt;/lock</c> (flock, released by the
+    /// kernel when the process dies, so a crash never leaves the root locked).
+    /// </summary>
+    private static FileStream LockRoot(string root)
+    {
+        string path = Path.Combine(root, "lock");
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            throw new InvalidOperationException($"{root} is in use by another clip snapshotter ({path} is locked)", e);
+        }
     }
 
     public Task<SnapshotInfo> StatAsync(string key, CancellationToken cancellationToken = default)
@@ -252,6 +274,7 @@ public sealed partial class Snapshotter : ISnapshotter
         // Wait for a running change to finish so the database is not closed under it.
         await _writeLock.WaitAsync().ConfigureAwait(false);
         _store.Dispose();
+        await _rootLock.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>The field view containerd's storage gives filters (storage/bolt.go adaptSnapshot).</summary>

@@ -41,6 +41,17 @@ public class RecoveryTests
     }
 
     [Fact]
+    public async Task A_second_snapshotter_on_the_same_root_is_refused()
+    {
+        await using var root = new SnapshotterRoot();
+        var s = await root.OpenAsync();
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => root.OpenAsync());
+        Assert.Contains("in use", e.Message);
+        await s.DisposeAsync();
+        await root.OpenAsync(); // the lock goes with the first one
+    }
+
+    [Fact]
     public async Task Cleanup_removes_unowned_directories()
     {
         await using var root = new SnapshotterRoot();

@@ -226,6 +226,7 @@ public class RemoteSnapshotTests
         var parked = s.PrepareAsync("extract", "", CriLabels.For(Chain1, L1));
         await Task.Delay(200);
         Assert.False(parked.IsCompleted);
+        await s.DisposeAsync(); // the process is gone: its root lock and database handles with it
 
         using var fs2 = Fs();
         var s2 = await root.OpenAsync(fs2); // a new process on the same root
