@@ -55,7 +55,7 @@ public sealed partial class Snapshotter
             await EnsureLayersServedAsync(chain, cancellationToken).ConfigureAwait(false);
         }
 
-        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             long id = _store.ReserveId();
@@ -170,7 +170,7 @@ public sealed partial class Snapshotter
                 usage = DiskUsage.Measure(UpperPath(measuredId), cancellationToken);
         }
 
-        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             using var tx = _store.BeginWrite();

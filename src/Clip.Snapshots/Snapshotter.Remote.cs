@@ -100,7 +100,7 @@ public sealed partial class Snapshotter
     private async Task UndoRemoteMountAsync(long id, string mountpoint)
     {
         await UnmountLayerAsync(mountpoint).ConfigureAwait(false);
-        await _writeLock.WaitAsync().ConfigureAwait(false);
+        await EnterWriteAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {
             using var tx = _store.BeginWrite();
@@ -195,7 +195,7 @@ public sealed partial class Snapshotter
                 Interlocked.Increment(ref RemoteStatistics.restoreFailed);
                 Log.RemoteRestoreFailed(_log, e, name, mountpoint);
             }
-            await _writeLock.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+            await EnterWriteAsync(CancellationToken.None).ConfigureAwait(false);
             try
             {
                 using var tx = _store.BeginWrite();

@@ -14,7 +14,7 @@ public sealed partial class Snapshotter
     public async Task RemoveAsync(string key, CancellationToken cancellationToken = default)
     {
         List<string> removals;
-        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             using var tx = _store.BeginWrite();
@@ -40,7 +40,7 @@ public sealed partial class Snapshotter
     {
         List<string> removals;
         // The write lock keeps a create from placing a directory between listing and the id check.
-        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             using var tx = _store.BeginRead();

@@ -114,7 +114,7 @@ public sealed partial class Snapshotter : ISnapshotter
 
     public async Task<SnapshotInfo> UpdateAsync(SnapshotInfo info, IReadOnlyList<string> fieldPaths, CancellationToken cancellationToken = default)
     {
-        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             using var tx = _store.BeginWrite();
@@ -268,13 +268,32 @@ public sealed partial class Snapshotter : ISnapshotter
         File.SetUnixFileMode(path, mode);
     }
 
+    /// <summary>Takes the single-writer lock; throws once the snapshotter is disposed.</summary>
+    private async Task EnterWriteAsync(CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            _writeLock.Release();
+            throw new ObjectDisposedException(nameof(Snapshotter));
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        // Wait for a running change to finish so the database is not closed under it.
+        // Wait for a running change to finish so the database is not closed under it; later
+        // writers are turned away by EnterWriteAsync.
         await _writeLock.WaitAsync().ConfigureAwait(false);
-        _store.Dispose();
-        await _rootLock.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            _store.Dispose();
+            await _rootLock.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
     }
 
     /// <summary>The field view containerd's storage gives filters (storage/bolt.go adaptSnapshot).</summary>
