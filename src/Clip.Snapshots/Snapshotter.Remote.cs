@@ -18,7 +18,7 @@ public sealed partial class Snapshotter
         SnapshotRecord? existing;
         using (var tx = _store.BeginRead())
             existing = tx.Find(target.ChainId);
-        if (existing is { Kind: SnapshotKind.Committed } && existing.ParentName == parent)
+        if (TargetExists(target.ChainId, parent))
             throw new SnapshotAlreadyExistsException($"target snapshot {target.ChainId}: already exists");
 
         RemoteLayer? layer = null;
@@ -30,9 +30,28 @@ public sealed partial class Snapshotter
         if (layer is null)
             return mounts;
 
-        if (await TryServeAsync(created.Id, key, parent, labels, layer, cancellationToken).ConfigureAwait(false))
-            throw new SnapshotAlreadyExistsException($"target snapshot {target.ChainId}: already exists");
-        return mounts;
+        switch (await TryServeAsync(created.Id, key, parent, labels, layer, cancellationToken).ConfigureAwait(false))
+        {
+            case ServeOutcome.Served:
+                throw new SnapshotAlreadyExistsException($"target snapshot {target.ChainId}: already exists");
+            case ServeOutcome.TargetAppeared:
+                // A concurrent Prepare (another image sharing this layer) committed the same target
+                // first. Nobody knows our active snapshot yet: drop it and point containerd at theirs.
+                await RemoveAsync(key, CancellationToken.None).ConfigureAwait(false);
+                throw new SnapshotAlreadyExistsException($"target snapshot {target.ChainId}: already exists");
+            default:
+                return mounts;
+        }
+    }
+
+    private enum ServeOutcome
+    {
+        /// <summary>Mounted and committed as the target.</summary>
+        Served,
+        /// <summary>Not served; the active snapshot is an ordinary one for containerd to fill.</summary>
+        FallBack,
+        /// <summary>Not served because the same target (same parent) was committed meanwhile.</summary>
+        TargetAppeared,
     }
 
     private async Task<RemoteLayer?> ResolveAsync(string chainId, CancellationToken cancellationToken)
@@ -49,8 +68,8 @@ public sealed partial class Snapshotter
         }
     }
 
-    /// <summary>Mounts the layer into active snapshot <paramref name="id"/> and commits it as the target; false: fall back.</summary>
-    private async Task<bool> TryServeAsync(long id, string key, string parent, IReadOnlyDictionary<string, string> labels, RemoteLayer layer,
+    /// <summary>Mounts the layer into active snapshot <paramref name="id"/> and commits it as the target.</summary>
+    private async Task<ServeOutcome> TryServeAsync(long id, string key, string parent, IReadOnlyDictionary<string, string> labels, RemoteLayer layer,
         CancellationToken cancellationToken)
     {
         string mountpoint = UpperPath(id);
@@ -63,7 +82,7 @@ public sealed partial class Snapshotter
             Interlocked.Increment(ref RemoteStatistics.notServable);
             Log.RemoteNotServable(_log, layer.ChainId, e.Message);
             await UndoRemoteMountAsync(id, mountpoint).ConfigureAwait(false);
-            return false;
+            return ServeOutcome.FallBack;
         }
         catch (Exception e)
         {
@@ -71,7 +90,7 @@ public sealed partial class Snapshotter
             if (e is OperationCanceledException && cancellationToken.IsCancellationRequested) throw;
             Interlocked.Increment(ref RemoteStatistics.failed);
             Log.RemoteMountFailed(_log, e, layer.ChainId);
-            return false;
+            return ServeOutcome.FallBack;
         }
         CrashPoints.Hit(CrashPoints.RemoteAfterMount);
 
@@ -84,16 +103,28 @@ public sealed partial class Snapshotter
         {
             await CommitCoreAsync(layer.ChainId, key, committedLabels, parent, remote: true, CancellationToken.None).ConfigureAwait(false);
         }
+        catch (SnapshotAlreadyExistsException) when (TargetExists(layer.ChainId, parent))
+        {
+            await UndoRemoteMountAsync(id, mountpoint).ConfigureAwait(false);
+            return ServeOutcome.TargetAppeared;
+        }
         catch (Exception e)
         {
             Interlocked.Increment(ref RemoteStatistics.failed);
             Log.RemoteCommitFailed(_log, e, layer.ChainId);
             await UndoRemoteMountAsync(id, mountpoint).ConfigureAwait(false);
-            return false;
+            return ServeOutcome.FallBack;
         }
         Interlocked.Increment(ref RemoteStatistics.served);
         Log.RemoteServed(_log, layer.LayerDigest ?? "(resolved)", layer.ImageReference ?? "(resolved)", layer.ChainId);
-        return true;
+        return ServeOutcome.Served;
+    }
+
+    /// <summary>Whether <paramref name="chainId"/> is a committed snapshot on <paramref name="parent"/>.</summary>
+    private bool TargetExists(string chainId, string parent)
+    {
+        using var tx = _store.BeginRead();
+        return tx.Find(chainId) is { Kind: SnapshotKind.Committed } t && t.ParentName == parent;
     }
 
     /// <summary>After a failed lazy mount: nothing of the layer stays mounted and the snapshot is an ordinary active one.</summary>

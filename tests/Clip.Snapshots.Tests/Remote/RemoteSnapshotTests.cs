@@ -86,6 +86,23 @@ public class RemoteSnapshotTests
         await Assert.ThrowsAsync<SnapshotNotFoundException>(() => s.StatAsync("x1-again"));
     }
 
+    [Fact]
+    public async Task Two_concurrent_prepares_of_one_target_both_end_in_already_exists()
+    {
+        using var fs = Fs();
+        fs.MountGate = new TaskCompletionSource(); // hold both mounts until both Prepares are in flight
+        await using var root = new SnapshotterRoot();
+        var s = await root.OpenAsync(fs);
+        var first = PullLayerAsync(s, "image-a/extract", "", CriLabels.For(Chain1, L1));
+        var second = PullLayerAsync(s, "image-b/extract", "", CriLabels.For(Chain1, L1));
+        while (fs.Calls.Count(c => c.StartsWith("mount", StringComparison.Ordinal)) < 2) await Task.Delay(10);
+        fs.MountGate.SetResult();
+        Assert.Equal(["exists", "exists"], await Task.WhenAll(first, second));
+        Assert.Single(fs.Mounted);
+        Assert.Equal([Chain1], (await s.ListAsync([])).Select(i => i.Name)); // the loser's active snapshot is gone
+        Assert.Single(root.Entries());
+    }
+
     [Theory]
     [InlineData("not-servable")]
     [InlineData("broken")]
