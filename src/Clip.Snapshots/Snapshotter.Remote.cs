@@ -15,14 +15,16 @@ public sealed partial class Snapshotter
     private async Task<IReadOnlyList<MountSpec>> PrepareWithTargetAsync(string key, string parent, IReadOnlyDictionary<string, string> labels,
         RemoteLayer target, CancellationToken cancellationToken)
     {
-        SnapshotRecord? existing;
-        using (var tx = _store.BeginRead())
-            existing = tx.Find(target.ChainId);
         if (TargetExists(target.ChainId, parent))
             throw new SnapshotAlreadyExistsException($"target snapshot {target.ChainId}: already exists");
 
+        // The target's name taken by a snapshot on another parent: it cannot be committed under that
+        // name, so this layer takes the ordinary path.
+        bool nameTaken;
+        using (var tx = _store.BeginRead())
+            nameTaken = tx.Find(target.ChainId) is not null;
         RemoteLayer? layer = null;
-        if (existing is null)
+        if (!nameTaken)
             layer = target.HasImageInformation ? target : await ResolveAsync(target.ChainId, cancellationToken).ConfigureAwait(false);
 
         var created = await CreateAsync(SnapshotKind.Active, key, parent, labels, layer, cancellationToken).ConfigureAwait(false);
