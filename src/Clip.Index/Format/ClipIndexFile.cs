@@ -90,10 +90,11 @@ public sealed class ClipIndexFile
         var file = new ClipIndexFile(image, layers, data.Length);
         if (image is not null)
         {
+            // An image file may carry its layers or only refer to them (the index store keeps layers in files of their own).
             foreach (var l in image.Layers)
             {
-                var layer = file.FindLayer(l.Digest) ?? throw new IndexFormatException($"index: image layer {l.Digest} has no layer section");
-                if (layer.DiffId != l.DiffId) throw new IndexFormatException($"index: layer {l.Digest} unpacks to {layer.DiffId}, but the image config says {l.DiffId}");
+                if (file.FindLayer(l.Digest) is { } layer && layer.DiffId != l.DiffId)
+                    throw new IndexFormatException($"index: layer {l.Digest} unpacks to {layer.DiffId}, but the image config says {l.DiffId}");
             }
         }
         return file;
