@@ -1,7 +1,10 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text;
+using Clip.Content;
 using Clip.Gzip;
+using Clip.Index.Build;
+using Clip.Registry;
 using Clip.Index;
 using Clip.Index.Format;
 using Clip.Oci;
@@ -13,25 +16,33 @@ internal static class CatCommand
 {
     public static Command Create(CliConsole console)
     {
-        var fileArg = new Argument<string>("FILE") { Description = "A .clip index" };
-        var pathArg = new Argument<string>("PATH") { Description = "Path inside the image (symlinks are followed inside the image)" };
+        var argsArg = new Argument<string[]>("ARGS") { Description = "FILE PATH (a .clip index and a path in the image), or PATH with --image", Arity = new ArgumentArity(1, 2) };
         var layoutOpt = new Option<string?>("--oci-layout") { Description = "OCI layout directory holding the blobs (default: the one the index was made from)", HelpName = "DIR" };
-        var statsOpt = new Option<bool>("--stats") { Description = "Print on stderr how many compressed bytes were read" };
-        var cmd = new Command("cat", "Write one file of the image to stdout") { fileArg, pathArg, layoutOpt, statsOpt };
+        var imageOpt = new Option<string?>("--image") { Description = "Read lazily from this image in its registry (index from the local store, the registry, or made now)", HelpName = "REF" };
+        var indexOpt = new Option<string?>("--index") { Description = "With --image: use this .clip index file", HelpName = "FILE" };
+        var statsOpt = new Option<bool>("--stats") { Description = "Print on stderr how many compressed bytes were fetched" };
+        var registry = new RegistryOptions();
+        var cmd = new Command("cat", "Write one file of the image to stdout, reading only the compressed bytes it needs") { argsArg, layoutOpt, imageOpt, indexOpt, statsOpt };
+        registry.AddTo(cmd);
         cmd.SetAction((parse, ct) => ClipCtl.Guard(console, async () =>
         {
-            var file = ClipIndexFile.Load(parse.GetRequiredValue(fileArg));
+            var args = parse.GetRequiredValue(argsArg);
+            bool stats = parse.GetValue(statsOpt);
+            if (parse.GetValue(imageOpt) is { } imageRef)
+            {
+                if (args.Length != 1) throw new ArgumentException("with --image give only the PATH in the image");
+                return await CatFromRegistryAsync(console, registry, parse, imageRef, parse.GetValue(indexOpt), args[0], stats, ct);
+            }
+            if (args.Length != 2) throw new ArgumentException("give FILE PATH (an index and a path in the image), or --image REF PATH");
+            var file = ClipIndexFile.Load(args[0]);
             var layers = file.ImageLayers();
-            var tree = MergedTree.Build(layers);
-            string path = parse.GetRequiredValue(pathArg);
-            var node = Resolve(tree, path);
-            var entry = node.Entry.Target;
-            if (entry.Type != EntryType.Regular)
-                throw new IOException($"{path} is a {InspectCommand.TypeName(entry.Type)}, not a regular file");
+            string path = args[1];
+            var node = Resolve(MergedTree.Build(layers), path);
+            var entry = RegularFile(node, path);
             var layer = layers[node.Layer];
 
             string dir = parse.GetValue(layoutOpt) ?? LayoutFromReference(file.Image)
-                ?? throw new ArgumentException("this index was not made from an OCI layout: say where the blobs are with --oci-layout DIR");
+                ?? throw new ArgumentException("this index was not made from an OCI layout: say where the blobs are with --oci-layout DIR, or read from the registry with --image REF");
             var layout = OciLayout.Open(dir);
             using var source = new FileRangeSource(layout.BlobPath(layer.Digest));
             if (source.Length != layer.CompressedSize)
@@ -39,7 +50,7 @@ internal static class CatCommand
             var sw = Stopwatch.StartNew();
             await CopyFileAsync(layer, entry, source, console.Out, ct);
             await console.Out.FlushAsync(ct);
-            if (parse.GetValue(statsOpt))
+            if (stats)
             {
                 int spans = layer.Compression == LayerCompression.Gzip
                     ? GzipRandomReader.FindSpan(layer.Checkpoints, entry.DataOffset + Math.Max(0, entry.Size - 1)).Value - GzipRandomReader.FindSpan(layer.Checkpoints, entry.DataOffset).Value + 1
@@ -52,6 +63,72 @@ internal static class CatCommand
             return 0;
         }));
         return cmd;
+    }
+
+    private static async Task<int> CatFromRegistryAsync(CliConsole console, RegistryOptions registry, ParseResult parse, string imageRef, string? indexFile,
+        string path, bool stats, CancellationToken ct)
+    {
+        using var client = registry.Client(parse);
+        var reference = RegistryOptions.ParseReference(imageRef);
+        var store = registry.Store(parse);
+        var content = registry.Content(parse);
+        var sw = Stopwatch.StartNew();
+        IReadOnlyList<LayerIndex> layers;
+        RepositoryName repository;
+        string origin;
+        if (indexFile is not null)
+        {
+            var file = ClipIndexFile.Load(indexFile);
+            var resolved = await client.ResolveImageAsync(reference, registry.PlatformOf(parse), ct);
+            if (file.Image is { } img && img.ManifestDigest != resolved.ManifestDigest)
+                throw new InvalidDataException($"{indexFile} indexes image {img.ManifestDigest}, but {reference} is {resolved.ManifestDigest}");
+            layers = file.ImageLayers();
+            repository = resolved.Repository;
+            origin = indexFile;
+        }
+        else
+        {
+            var provider = new ImageIndexProvider(client, store, new LayerIndexOptions());
+            var image = await provider.GetImageAsync(reference, registry.PlatformOf(parse), allowIndexing: true, cancellationToken: ct);
+            layers = image.Layers;
+            repository = image.Resolved.Repository;
+            origin = image.Origin switch { IndexOrigin.Store => "local index store", IndexOrigin.Registry => "registry", _ => "indexed now" };
+        }
+        var indexTime = sw.Elapsed;
+        var node = Resolve(MergedTree.Build(layers), path);
+        var entry = RegularFile(node, path);
+        var layer = layers[node.Layer];
+        var statistics = new ReadStatistics();
+        var cache = new SpanCache(content.CacheDirectory, content.CacheMaxBytes);
+        using (var reader = RemoteLayers.OpenReader(client, repository, layer, cache, content, stats: statistics))
+        {
+            var buf = new byte[1 << 20];
+            for (long off = 0; off < entry.Size;)
+            {
+                int n = await reader.ReadAsync(entry, off, buf, ct);
+                if (n == 0) throw new IOException($"{path}: short read at {off} of {entry.Size}");
+                await console.Out.WriteAsync(buf.AsMemory(0, n), ct);
+                off += n;
+            }
+        }
+        await console.Out.FlushAsync(ct);
+        if (stats)
+        {
+            await console.Error.WriteLineAsync(
+                $"{path}: {entry.Size} bytes; fetched {statistics.FetchedBytes} compressed bytes in {statistics.Fetches} range requests " +
+                $"({Format.Percent(layer.CompressedSize == 0 ? 0 : (double)statistics.FetchedBytes / layer.CompressedSize)} of layer {Format.ShortDigest(layer.Digest)}, {Format.Bytes(layer.CompressedSize)}; " +
+                $"image {Format.Bytes(layers.Sum(l => l.CompressedSize))}); cache hits {statistics.CacheHits}, misses {statistics.CacheMisses}; " +
+                $"index from {origin} in {indexTime.TotalMilliseconds:0} ms; total {sw.Elapsed.TotalMilliseconds:0} ms");
+        }
+        return 0;
+    }
+
+    private static Entry RegularFile(MergedNode node, string path)
+    {
+        var entry = node.Entry.Target;
+        if (entry.Type != EntryType.Regular)
+            throw new IOException($"{path} is a {InspectCommand.TypeName(entry.Type)}, not a regular file");
+        return entry;
     }
 
     /// <summary>Streams a regular file's content from its layer blob.</summary>
