@@ -46,6 +46,7 @@ public sealed class SnapshotterHost : IAsyncDisposable
         ConfigureLogging(builder.Logging, config);
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton<SnapshotterMetrics>();
+        builder.Services.AddSingleton(sp => new Telemetry.MeterBridge(sp.GetRequiredService<SnapshotterMetrics>().Registry));
         builder.Services.AddSingleton<SnapshotterHolder>();
         builder.Services.AddSingleton<ISnapshotter>(sp => sp.GetRequiredService<SnapshotterHolder>().Instance);
         configureServices?.Invoke(builder.Services);
@@ -70,6 +71,7 @@ public sealed class SnapshotterHost : IAsyncDisposable
         app.Services.GetRequiredService<SnapshotterHolder>().Instance = snapshotter;
         var metrics = app.Services.GetRequiredService<SnapshotterMetrics>();
         metrics.Attach(snapshotter);
+        app.Services.GetRequiredService<Telemetry.MeterBridge>(); // lazy-read, registry and FUSE counters into the same /metrics
 
         KestrelMetricServer? metricServer = null;
         try
