@@ -6,7 +6,7 @@ BINDIR := $(CURDIR)/bin
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: all build test bench bench-images install uninstall clean
+.PHONY: all build test demo bench bench-images install uninstall clean
 
 all: build
 
@@ -15,6 +15,10 @@ build:
 	$(DOTNET) publish src/Clip.Cli/Clip.Cli.csproj -c $(CONFIGURATION) -o $(BINDIR) --nologo -v quiet
 	$(DOTNET) publish src/Clip.Snapshotter/Clip.Snapshotter.csproj -c $(CONFIGURATION) -o $(BINDIR) --nologo -v quiet
 	@echo "built $(BINDIR)/clipctl and $(BINDIR)/clip-snapshotter"
+
+## demo: end to end on a fresh machine: registry, containerd with clip, lazy pull and run (root)
+demo:
+	bash script/demo.sh
 
 ## test: every test suite (root, FUSE and containerd tests run when root; CI sets CLIP_REQUIRE_PRIVILEGED_TESTS=1)
 test:
@@ -28,15 +32,19 @@ bench-images:
 bench: bench-images
 	$(DOTNET) run --project bench/Clip.Bench/Clip.Bench.csproj -c Release -- index bench/out/images/layout:python --runs 3 --report docs/bench-index.md
 
-## install: binaries under $(PREFIX)/lib/clip with links in $(PREFIX)/bin
+## install: binaries under $(PREFIX)/lib/clip with links in $(PREFIX)/bin, the systemd unit, /etc/clip/config.toml (kept if present)
 install: build
-	install -d $(DESTDIR)$(PREFIX)/lib/clip $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/lib/clip $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/clip $(DESTDIR)/etc/systemd/system
 	cp -a $(BINDIR)/. $(DESTDIR)$(PREFIX)/lib/clip/
 	ln -sf $(PREFIX)/lib/clip/clipctl $(DESTDIR)$(PREFIX)/bin/clipctl
 	ln -sf $(PREFIX)/lib/clip/clip-snapshotter $(DESTDIR)$(PREFIX)/bin/clip-snapshotter
+	sed 's#@BINDIR@#$(PREFIX)/bin#g' packaging/clip-snapshotter.service > $(DESTDIR)/etc/systemd/system/clip-snapshotter.service
+	[ -e $(DESTDIR)/etc/clip/config.toml ] || install -m 0644 packaging/config.toml $(DESTDIR)/etc/clip/config.toml
+	-[ -n "$(DESTDIR)" ] || systemctl daemon-reload 2>/dev/null
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/lib/clip $(DESTDIR)$(PREFIX)/bin/clipctl $(DESTDIR)$(PREFIX)/bin/clip-snapshotter
+	rm -f $(DESTDIR)/etc/systemd/system/clip-snapshotter.service
 
 clean:
 	$(DOTNET) clean Clip.sln -c $(CONFIGURATION) --nologo -v quiet
