@@ -11,6 +11,8 @@ public sealed record NodeInfo(char Type, uint Mode, uint Uid, uint Gid, long Siz
     /// <summary>st_nlink (regular files: the hardlink count; compared separately for directories).</summary>
     public uint LinkCount { get; init; }
     public ulong Inode { get; init; }
+    /// <summary>st_dev: overlayfs over several filesystems gives each lower layer's files its own device number.</summary>
+    public ulong Device { get; init; }
 
     public override string ToString() =>
         $"{Type} {Convert.ToString(Mode, 8)} {Uid}:{Gid} size={Size} link={LinkTarget} dev={DevMajor}/{DevMinor} mtime={MTime} nlink={LinkCount} xattrs=[{Xattrs}] sha={Sha256?[..12]}";
@@ -60,6 +62,7 @@ public static class TreeSnapshot
         {
             LinkCount = st.LinkCount,
             Inode = st.Inode,
+            Device = st.Dev,
         };
     }
 
@@ -76,8 +79,8 @@ public static class TreeSnapshot
         foreach (var (p, e) in expected)
         {
             if (!actual.TryGetValue(p, out var a)) continue;
-            var en = e with { MTime = mtimes ? e.MTime : 0, Inode = 0, LinkCount = 0 };
-            var an = a with { MTime = mtimes ? a.MTime : 0, Inode = 0, LinkCount = 0 };
+            var en = e with { MTime = mtimes ? e.MTime : 0, Inode = 0, Device = 0, LinkCount = 0 };
+            var an = a with { MTime = mtimes ? a.MTime : 0, Inode = 0, Device = 0, LinkCount = 0 };
             if (en != an) errors.AppendLine($"{p}:\n  expected {e}\n  actual   {a}");
             if (e.Type == 'f' && e.LinkCount != 0 && a.LinkCount != e.LinkCount) errors.AppendLine($"{p}: link count {a.LinkCount}, expected {e.LinkCount}");
         }
@@ -88,10 +91,10 @@ public static class TreeSnapshot
         Assert.True(errors.Length == 0, $"{what} differs:\n{errors}");
     }
 
-    /// <summary>For each non-directory path, the sorted list of paths sharing its inode (when it has one recorded).</summary>
+    /// <summary>For each non-directory path, the sorted list of paths sharing its (st_dev, st_ino) (when it has one recorded).</summary>
     private static Dictionary<string, string> Groups(IReadOnlyDictionary<string, NodeInfo> tree)
     {
-        var byInode = tree.Where(kv => kv.Value.Type != 'd' && kv.Value.Inode != 0).GroupBy(kv => kv.Value.Inode);
+        var byInode = tree.Where(kv => kv.Value.Type != 'd' && kv.Value.Inode != 0).GroupBy(kv => (kv.Value.Device, kv.Value.Inode));
         var result = new Dictionary<string, string>();
         foreach (var g in byInode)
         {
