@@ -15,6 +15,8 @@ public static class ClipCtl
         root.Subcommands.Add(IndexCommand.Create(console));
         root.Subcommands.Add(InspectCommand.Create(console));
         root.Subcommands.Add(CatCommand.Create(console));
+        root.Subcommands.Add(MountCommand.Create(console));
+        root.Subcommands.Add(UmountCommand.Create(console));
         var config = new InvocationConfiguration { Output = console.OutText, Error = console.Error };
         try
         {
