@@ -184,6 +184,23 @@ public sealed class SpanCache
         }
     }
 
+    /// <summary>Cached bytes and span files of one layer.</summary>
+    public (long Bytes, int Files) LayerUsage(Digest layer)
+    {
+        lock (_lock)
+        {
+            long bytes = 0;
+            int files = 0;
+            foreach (var (key, item) in _items)
+            {
+                if (key.Layer != layer) continue;
+                bytes += item.Length;
+                files++;
+            }
+            return (bytes, files);
+        }
+    }
+
     /// <summary>Removes every cached span of a layer.</summary>
     public void RemoveLayer(Digest layer)
     {

@@ -12,7 +12,7 @@ try
         return 0;
     }
     var config = commandLine.Resolve();
-    await using var host = await SnapshotterHost.StartAsync(config);
+    await using var host = await SnapshotterHost.StartAsync(config, services => LazyServices.Register(services, config));
     await host.WaitForShutdownAsync();
     return 0;
 }

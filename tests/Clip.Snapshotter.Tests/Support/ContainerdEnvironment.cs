@@ -33,6 +33,15 @@ public sealed class ContainerdEnvironment : IAsyncDisposable
 
     public const string Greeting = "hello from a clip snapshot";
 
+    /// <summary>Size of /data/blob.bin (random, never read by the test commands) in layer one; 0 for none.</summary>
+    public int DataFileBytes { get; private init; }
+
+    /// <summary>Sum of the layer blob sizes: the image's compressed size.</summary>
+    public long CompressedSize { get; private set; }
+
+    /// <summary>"127.0.0.1:port" of the registry holding <see cref="Image"/>.</summary>
+    public string RegistryAddress => Image.Split('/')[0];
+
     public static string[] RequiredCommands => ["containerd", "ctr", "runc", "docker-registry", "skopeo"];
 
     public static void CheckPrerequisites()
@@ -45,10 +54,10 @@ public sealed class ContainerdEnvironment : IAsyncDisposable
     }
 
     /// <summary>Builds and pushes the image; clip must be started on <see cref="ClipSocket"/> before <see cref="StartContainerdAsync"/>.</summary>
-    public static async Task<ContainerdEnvironment> CreateAsync()
+    public static async Task<ContainerdEnvironment> CreateAsync(int dataFileBytes = 0)
     {
         CheckPrerequisites();
-        var env = new ContainerdEnvironment();
+        var env = new ContainerdEnvironment { DataFileBytes = dataFileBytes };
         try
         {
             await env.PublishImageAsync();
@@ -66,6 +75,12 @@ public sealed class ContainerdEnvironment : IAsyncDisposable
         byte[] busybox = await File.ReadAllBytesAsync("/bin/busybox");
         var layer1 = new LayerBuilder().Dir("bin").File("bin/busybox", busybox, mode: 0b111_101_101)
             .Symlink("bin/sh", "busybox").Symlink("bin/cat", "busybox").Symlink("bin/echo", "busybox").Dir("etc").File("etc/motd", "layer one\n");
+        if (DataFileBytes > 0)
+        {
+            var data = new byte[DataFileBytes];
+            new Random(17).NextBytes(data);
+            layer1.Dir("data").File("data/blob.bin", data);
+        }
         var layer2 = new LayerBuilder().Dir("etc").File("etc/greeting", Greeting + "\n").Whiteout("etc/motd");
         var oci = new OciLayoutBuilder(_dir.Combine("oci"));
         var layers = new[] { OciLayoutBuilder.Layer.Gzip(layer1), OciLayoutBuilder.Layer.Gzip(layer2) };
@@ -82,6 +97,7 @@ public sealed class ContainerdEnvironment : IAsyncDisposable
         System.IO.Directory.CreateDirectory(Path.Combine(t2, "etc"));
         await File.WriteAllTextAsync(Path.Combine(t2, "etc", "greeting"), Greeting + "\n");
         Clip.Interop.Libc.MkNod(Path.Combine(t2, "etc", "motd"), 0x2000, 0, 0); // S_IFCHR 0/0: whiteout
+        CompressedSize = layers.Sum(l => (long)l.Blob.Length);
         Layers.Add((layers[0].Digest, layers[0].DiffId, t1));
         Layers.Add((layers[1].Digest, layers[1].DiffId, t2));
         string chain = layers[0].DiffId;

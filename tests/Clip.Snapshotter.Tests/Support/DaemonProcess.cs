@@ -40,7 +40,7 @@ public sealed class DaemonProcess : IAsyncDisposable
     public static string Command => $"dotnet {DllPath}";
 
     /// <summary>Starts a daemon on <paramref name="root"/>; waits until it accepts connections unless <paramref name="expectExit"/>.</summary>
-    public static async Task<DaemonProcess> StartAsync(string root, string socket, string? crashPoint = null)
+    public static async Task<DaemonProcess> StartAsync(string root, string socket, string? crashPoint = null, string? metricsAddress = null)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -50,6 +50,11 @@ public sealed class DaemonProcess : IAsyncDisposable
         };
         foreach (string a in new[] { DllPath, "--config", "/dev/null", "--root", root, "--socket", socket, "--log-level", "info" })
             psi.ArgumentList.Add(a);
+        if (metricsAddress is not null)
+        {
+            psi.ArgumentList.Add("--metrics-address");
+            psi.ArgumentList.Add(metricsAddress);
+        }
         if (crashPoint is not null) psi.Environment[Clip.Snapshots.CrashPoints.EnvironmentVariable] = crashPoint;
         var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start clip-snapshotter");
         var d = new DaemonProcess(p, socket);
