@@ -111,7 +111,7 @@ say "run: ctr run --snapshotter clip --rm $REF demo"
 "${CTR[@]}" run --snapshotter clip --rm "$REF" demo
 ran=$(date +%s.%N)
 
-image_bytes=$(skopeo inspect --tls-verify=false --format '{{range .LayersData}}{{.Size}} {{end}}' "docker://$REF" | awk '{for (i = 1; i <= NF; i++) s += $i} END {printf "%d", s}')
+image_bytes=$(skopeo inspect --raw --tls-verify=false "docker://$REF" | tr -d ' \n' | sed 's/.*"layers":\[//' | grep -o '"size":[0-9]*' | cut -d: -f2 | awk '{s += $1} END {printf "%d", s}')
 fetched=$(curl -fs "http://127.0.0.1:$((PORT + 1))/metrics" | awk '/^clip_content_fetched_bytes_total/ {s += $2} END {printf "%d", s}')
 blobs=$(find "$DEMO_DIR/containerd/root" -path '*content*blobs*' -type f 2>/dev/null | wc -l)
 say "result"
