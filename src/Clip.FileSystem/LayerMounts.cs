@@ -33,10 +33,12 @@ public sealed class LayerMounts(TreeMountOptions? options = null, ILogger? logge
     /// <summary>
     /// Serves <paramref name="layer"/>'s own tree (overlayfs conventions, <see cref="LayerTreeFileSystem"/>) at
     /// <paramref name="mountPoint"/>, an existing directory, reading through <paramref name="reader"/>, which the
-    /// mount owns from now on (disposed when serving ends, or now if mounting fails).
+    /// mount owns from now on (disposed when serving ends, or now if mounting fails). <paramref name="lowerLayers"/> (the
+    /// image's layers under this one, lowest first) give implicit directories the metadata they have below.
     /// </summary>
-    public Task<MountedTree> MountLayerAsync(string mountPoint, LayerIndex layer, LayerReader reader, CancellationToken cancellationToken = default) =>
-        MountAsync(mountPoint, new LayerTreeFileSystem(layer, reader), $"layer {layer.Digest}",
+    public Task<MountedTree> MountLayerAsync(string mountPoint, LayerIndex layer, LayerReader reader, IReadOnlyList<LayerIndex>? lowerLayers = null,
+        CancellationToken cancellationToken = default) =>
+        MountAsync(mountPoint, new LayerTreeFileSystem(layer, reader, lowerLayers), $"layer {layer.Digest}",
             _options with { Source = "clip:" + layer.Digest.Hex[..12] }, [reader], cancellationToken);
 
     /// <summary>Serves an image's merged view (<see cref="MergedTreeFileSystem"/>); the mount owns <paramref name="readers"/>.</summary>
