@@ -48,6 +48,7 @@ NS=clipbench                                     # containerd namespace
 CLIPCTL_PULL=${CLIPBENCH_CLIPCTL_PULL:-'{clipctl} pull --address {address} --namespace {namespace} --plain-http {ref}'}
 
 ACTION=run
+LINK_BYTES=
 while [ $# -gt 0 ]; do
   case $1 in
     --reps) REPS=$2; shift 2 ;;
@@ -146,7 +147,7 @@ fill() { # fill TEMPLATE ADDRESS REF ID
   echo "cmd.clip run=$CMD_CLIP_RUN"
   if [ "$CLIPCTL_HAS_PULL" = 1 ]; then echo "cmd.clipctl pull=$CLIPCTL_PULL"; fi
   echo "clipctl_pull=$([ "$CLIPCTL_HAS_PULL" = 1 ] && echo "measured (\`$CLIP_BIN/clipctl pull\` exists)" || echo "not measured: \`clipctl pull\` does not exist in this build")"
-  echo "clip_bin=$CLIP_BIN (git $(git -C "$REPO" rev-parse --short HEAD))"
+  echo "clip_bin=$CLIP_BIN (clip-snapshotter built $(date -u -r "$CLIP_BIN/clip-snapshotter.dll" '+%Y-%m-%d %H:%M UTC' 2>/dev/null || echo '?'); repo HEAD $(git -C "$REPO" rev-parse --short HEAD))"
   echo "background_fetch=$BACKGROUND_FETCH (clip's whole-layer background fetch; the window closes when the container exits)"
 } >"$OUT/params.env"
 
@@ -173,7 +174,7 @@ prepare_registry() { # push the images (unshaped, not counted) and index them on
 measure() { # measure PROFILE IMAGE MODE REP METRICS_URL PULL_CMD RUN_CMD
   local profile=$1 image=$2 mode=$3 rep=$4 metrics=$5 pull=$6 run=$7
   "$NB" measure --out "$OUT/runs/$profile-$image-$mode-$rep.json" --control "127.0.0.1:$CONTROL_PORT" \
-    ${metrics:+--metrics "$metrics"} ${pull:+--pull "$pull"} --run "$run" --timeout-s 1800 \
+    ${metrics:+--metrics "$metrics"} ${pull:+--pull "$pull"} --run "$run" --timeout-s 1800 ${LINK_BYTES:+--link-bytes "$LINK_BYTES"} \
     --label "profile=$profile" --label "image=$image" --label "mode=$mode" --label "rep=$rep" \
     || log "$profile $image $mode #$rep failed (recorded; see the run's JSON and $OUT/logs)"
 }
@@ -211,11 +212,12 @@ for profile in ${PROFILES//,/ }; do
       upstream=$NS_IP:5000 rtt=$RTT
       prepare_registry "$upstream"
       shape_on
+      LINK_BYTES="ip netns exec $NETNS tc -s qdisc show dev $NS_IF | awk '/Sent/ { print \$2; exit }'"
       ;;
     loopback)
       log "profile loopback: registry on 127.0.0.1:$LOOP_REGISTRY_PORT, no shaping, no added delay"
       start_registry "127.0.0.1:$LOOP_REGISTRY_PORT"
-      upstream=127.0.0.1:$LOOP_REGISTRY_PORT rtt=0
+      upstream=127.0.0.1:$LOOP_REGISTRY_PORT rtt=0 LINK_BYTES=
       prepare_registry "$upstream"
       ;;
     *) die "unknown profile $profile (shaped, loopback)" ;;

@@ -32,6 +32,8 @@ public sealed class RunRecord
     /// <summary>Deltas of the daemon's clip_* series over the window; null when /metrics was not reachable.</summary>
     public Dictionary<string, double>? MetricsDelta { get; set; }
     public string? MetricsError { get; set; }
+    /// <summary>Delta of the <c>--link-bytes</c> command's number (tc's byte counter on the registry's veth: IP packets, headers included).</summary>
+    public long? LinkBytes { get; set; }
 }
 
 /// <summary>
@@ -50,6 +52,7 @@ public static class MeasureCommand
         string? metrics = args.Get("metrics");
         string? pull = args.Get("pull");
         string run = args.Require("run");
+        string? linkBytes = args.Get("link-bytes");
         var timeout = TimeSpan.FromSeconds(args.Double("timeout-s", 900));
         var settle = TimeSpan.FromMilliseconds(args.Double("settle-ms", 250));
         var labels = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -70,6 +73,7 @@ public static class MeasureCommand
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { record.MetricsError = e.Message; }
         }
 
+        long? linkBefore = linkBytes is { Length: > 0 } ? await ReadNumberAsync(linkBytes) : null;
         (await http.PostAsync($"http://{control}/reset", null)).EnsureSuccessStatusCode();
         long t0 = Stopwatch.GetTimestamp();
         try
@@ -100,6 +104,7 @@ public static class MeasureCommand
             record.Error = e.Message;
         }
         await Task.Delay(settle);
+        if (linkBefore is { } lb && await ReadNumberAsync(linkBytes!) is { } la) record.LinkBytes = la - lb;
         record.Relay = JsonSerializer.Deserialize<TrafficStats>(await http.GetStringAsync($"http://{control}/stats"), ControlServer.Json);
         if (metrics is { Length: > 0 } && record.MetricsError is null)
         {
@@ -114,6 +119,13 @@ public static class MeasureCommand
             (record.MetricsDelta is { } md ? $", clip_content_fetched_bytes {md.Where(kv => PrometheusText.NameOf(kv.Key) == "clip_content_fetched_bytes_total").Sum(kv => kv.Value)}" : ", clip metrics n/a") +
             (record.Error is { } err ? $"; FAILED: {err}" : ""));
         return record.Error is null ? 0 : 1;
+    }
+
+    /// <summary>Runs a shell command that prints one integer (e.g. a tc byte counter); null when it does not.</summary>
+    private static async Task<long?> ReadNumberAsync(string command)
+    {
+        var (code, output) = await RunToExitAsync(command, TimeSpan.FromSeconds(30));
+        return code == 0 && long.TryParse(output.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out long n) ? n : null;
     }
 
     private static string Fmt(double? v) => v is { } x ? x.ToString("0.000", CultureInfo.InvariantCulture) : "n/a";

@@ -39,6 +39,8 @@ public static class ReportCommand
         public double FirstOutput, FirstOutputMin, FirstOutputMax;
         public double? Pull, RunToOutput;
         public double RegistryBytes;
+        /// <summary>Median tc byte count on the registry's veth (IP packets), when measured.</summary>
+        public double? LinkBytes;
         public Dictionary<string, double> Parts = [];
         public double? ClipFetched, ClipRegistryReceived, ClipFetches, ClipWholeLayers;
         /// <summary>Layers clip's snapshotter served lazily / left to containerd (remote Prepares by outcome).</summary>
@@ -107,6 +109,7 @@ public static class ReportCommand
         s.Pull = MedianOrNull(ok.Select(r => r.PullSeconds));
         s.RunToOutput = MedianOrNull(ok.Select(r => r.RunFirstOutputSeconds));
         s.RegistryBytes = Median(ok.Select(r => (double)(r.Relay?.BytesDown ?? 0)));
+        s.LinkBytes = ok.All(r => r.LinkBytes is not null) ? Median(ok.Select(r => (double)r.LinkBytes!.Value)) : null;
         var parts = ok.Select(r => Parts(image, r)).ToList();
         foreach (string part in parts.SelectMany(x => x.Keys).Distinct())
             s.Parts[part] = Median(parts.Select(x => x.GetValueOrDefault(part)));
@@ -241,10 +244,10 @@ public static class ReportCommand
                 }
             sb.AppendLine();
             int maxLayers = images.Max(i => i.Layers.Count);
-            sb.AppendLine("Registry bytes by part (medians; a layer cell is bytes sent for that blob and its share of the compressed layer; \"counter check\" is clip's fetched-bytes counter over the relay's layer bytes):");
+            sb.AppendLine("Registry bytes by part (medians; a layer cell is bytes sent for that blob and its share of the compressed layer; \"counter check\" is clip's fetched-bytes counter over the relay's layer bytes; \"veth (tc)\" is the byte counter of the tbf qdisc on the registry's side of the veth — IP packets, TCP/IP headers included — an independent check of the relay's count):");
             sb.AppendLine();
-            sb.AppendLine("| image | mode | " + string.Join(" | ", Enumerable.Range(1, maxLayers).Select(n => $"layer {n}")) + " | manifest + config | clip index | other | counter check |");
-            sb.AppendLine("|---|---|" + string.Concat(Enumerable.Repeat("---|", maxLayers)) + "---|---|---|---|");
+            sb.AppendLine("| image | mode | " + string.Join(" | ", Enumerable.Range(1, maxLayers).Select(n => $"layer {n}")) + " | manifest + config | clip index | other | counter check | veth (tc) |");
+            sb.AppendLine("|---|---|" + string.Concat(Enumerable.Repeat("---|", maxLayers)) + "---|---|---|---|---|");
             foreach (var i in images)
                 foreach (var (mode, _) in Modes)
                 {
@@ -257,7 +260,7 @@ public static class ReportCommand
                     string check = s.ClipFetched is { } f
                         ? layerBytes > 0 ? $"{f / layerBytes:0.00}× ({Mb(f)} / {Mb(layerBytes)})" : $"{Mb(f)} / 0"
                         : "n/a";
-                    sb.AppendLine($"| {i.Name} | {mode} | {string.Join(" | ", cells)} | {Mb(s.Parts.GetValueOrDefault("manifest+config"))} | {Mb(s.Parts.GetValueOrDefault("clip index"))} | {Mb(other)} | {check} |");
+                    sb.AppendLine($"| {i.Name} | {mode} | {string.Join(" | ", cells)} | {Mb(s.Parts.GetValueOrDefault("manifest+config"))} | {Mb(s.Parts.GetValueOrDefault("clip index"))} | {Mb(other)} | {check} | {(s.LinkBytes is { } lb ? Mb(lb) : "—")} |");
                 }
             sb.AppendLine();
         }
