@@ -17,6 +17,8 @@ public static class ClipCtl
         root.Subcommands.Add(CatCommand.Create(console));
         root.Subcommands.Add(MountCommand.Create(console));
         root.Subcommands.Add(UmountCommand.Create(console));
+        root.Subcommands.Add(MetricsCommand.Create(console));
+        root.Subcommands.Add(CacheCommand.Create(console));
         var config = new InvocationConfiguration { Output = console.OutText, Error = console.Error };
         try
         {

@@ -211,6 +211,41 @@ public sealed class SpanCache
         catch (DirectoryNotFoundException) { }
     }
 
+    /// <summary>Evicts least recently used spans until at most <paramref name="maxBytes"/> are cached; returns bytes freed.</summary>
+    public long Trim(long maxBytes)
+    {
+        lock (_lock)
+        {
+            long before = _bytes;
+            while (_bytes > maxBytes && _lru.Last is { } last)
+            {
+                var key = last.Value;
+                _lru.RemoveLast();
+                _bytes -= _items[key].Length;
+                _items.Remove(key);
+                TryDelete(PathOf(key));
+                _metrics?.CacheEvictions.Add(1);
+            }
+            _metrics?.SetCacheBytes(_bytes);
+            return before - _bytes;
+        }
+    }
+
+    /// <summary>Cached bytes and span files per layer.</summary>
+    public IReadOnlyDictionary<Digest, (long Bytes, int Files)> Layers()
+    {
+        lock (_lock)
+        {
+            var result = new Dictionary<Digest, (long, int)>();
+            foreach (var (key, item) in _items)
+            {
+                result.TryGetValue(key.Layer, out var u);
+                result[key.Layer] = (u.Item1 + item.Length, u.Item2 + 1);
+            }
+            return result;
+        }
+    }
+
     /// <summary>Empties the cache.</summary>
     public void Clear()
     {

@@ -55,6 +55,28 @@ public sealed class RegistryCommandsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Cache_du_prune_and_clear_manage_what_lazy_reads_left()
+    {
+        string root = _dir.Combine("cachenode");
+        Assert.Equal(0, (await CliRunner.RunAsync("cat", "--image", Ref, "/usr/bin/big", "--root", root)).ExitCode);
+        var du = await CliRunner.RunAsync("cache", "du", "--root", root);
+        Assert.True(du.ExitCode == 0, du.Stderr);
+        Assert.Contains("sha256:", du.Text);
+        Assert.DoesNotContain("total: 0 B", du.Text);
+
+        var prune = await CliRunner.RunAsync("cache", "prune", "--max-size", "0", "--root", root);
+        Assert.True(prune.ExitCode == 0, prune.Stderr);
+        Assert.Contains("0 B remain", prune.Stderr);
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(root, "cache", "sha256"), "*", SearchOption.AllDirectories));
+
+        // the next read refills it, and clear empties it again (blobs too)
+        Assert.Equal(_big, (await CliRunner.RunAsync("cat", "--image", Ref, "/usr/bin/big", "--root", root)).Stdout);
+        var clear = await CliRunner.RunAsync("cache", "clear", "--blobs", "--root", root);
+        Assert.True(clear.ExitCode == 0, clear.Stderr);
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(root, "cache"), "*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
     public async Task Cat_of_an_unindexed_image_indexes_it_first()
     {
         var cat = await CliRunner.RunAsync("cat", "--image", Ref, "/etc/hostname", "--stats", "--root", _dir.Combine("fresh"));
