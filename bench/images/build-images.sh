@@ -65,7 +65,7 @@ with open(os.path.join(root, "main.py"), "w") as f:
 open(os.path.join(root, "app", "__init__.py"), "w").close()
 PY
 umoci repack --refresh-bundle --image "$LAYOUT:python" "$OUT/bundle"
-umoci config --image "$LAYOUT:python" --config.workingdir /app --config.env PYTHONDONTWRITEBYTECODE=1 --config.cmd python3 --config.cmd -c --config.cmd 'print(42)'
+umoci config --image "$LAYOUT:python" --config.workingdir /app --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --config.env PYTHONDONTWRITEBYTECODE=1 --config.cmd python3 --config.cmd -c --config.cmd 'print(42)'
 rm -rf "$OUT/bundle"
 
 # --- tools image: shell workload touching a handful of binaries ---

@@ -12,6 +12,8 @@ public sealed class RequestRecord
     public string Method { get; init; } = "";
     public string Target { get; init; } = "";
     public string? Range { get; init; }
+    /// <summary>Who asked (containerd/1.6.x, clip/0.1, ...): separates clip's own fetches from containerd's.</summary>
+    public string? UserAgent { get; init; }
     public int Status { get; set; }
     public string? ContentRange { get; set; }
     /// <summary>Request head and body bytes (client to registry).</summary>
@@ -83,7 +85,7 @@ public sealed class TrafficLog(TimeSpan oneWayDelay, TextWriter? requestLog = nu
         {
             var r = new RequestRecord
             {
-                Id = ++_nextId, Connection = connection, Method = method, Target = target, Range = head.Header("range"),
+                Id = ++_nextId, Connection = connection, Method = method, Target = target, Range = head.Header("range"), UserAgent = head.Header("user-agent"),
                 RequestBytes = headBytes, StartMs = NowMs(),
             };
             _records.Add(r);
@@ -144,7 +146,7 @@ public sealed class TrafficLog(TimeSpan oneWayDelay, TextWriter? requestLog = nu
 
     private static RequestRecord Copy(RequestRecord r) => new()
     {
-        Id = r.Id, Connection = r.Connection, Method = r.Method, Target = r.Target, Range = r.Range, Status = r.Status, ContentRange = r.ContentRange,
+        Id = r.Id, Connection = r.Connection, Method = r.Method, Target = r.Target, Range = r.Range, UserAgent = r.UserAgent, Status = r.Status, ContentRange = r.ContentRange,
         RequestBytes = r.RequestBytes, ResponseHeadBytes = r.ResponseHeadBytes, ResponseBodyBytes = r.ResponseBodyBytes,
         StartMs = r.StartMs, EndMs = r.EndMs, Done = r.Done, CarriedOver = r.CarriedOver,
     };

@@ -43,6 +43,8 @@ public static class ReportCommand
         public double? LinkBytes;
         public Dictionary<string, double> Parts = [];
         public double? ClipFetched, ClipRegistryReceived, ClipFetches, ClipWholeLayers;
+        /// <summary>Response body bytes the relay saw for requests with clip's User-Agent (what clip's registry counter should equal).</summary>
+        public double RelayClipBodies;
         /// <summary>Layers clip's snapshotter served lazily / left to containerd (remote Prepares by outcome).</summary>
         public double? LazyServed, LazyFallback;
     }
@@ -113,6 +115,7 @@ public static class ReportCommand
         var parts = ok.Select(r => Parts(image, r)).ToList();
         foreach (string part in parts.SelectMany(x => x.Keys).Distinct())
             s.Parts[part] = Median(parts.Select(x => x.GetValueOrDefault(part)));
+        s.RelayClipBodies = Median(ok.Select(r => (double)(r.Relay?.Requests.Where(q => q.UserAgent?.StartsWith("clip/", StringComparison.Ordinal) == true).Sum(q => q.ResponseBodyBytes) ?? 0)));
         s.ClipFetched = Metric(ok, "clip_content_fetched_bytes_total");
         s.ClipRegistryReceived = Metric(ok, "clip_registry_bytes_received_bytes_total");
         s.ClipFetches = Metric(ok, "clip_content_fetches_total");
@@ -187,7 +190,7 @@ public static class ReportCommand
         sb.AppendLine("- **Registry sent**: bytes the registry wrote to its TCP connections during the window (pull start to container exit), counted by the bench's relay in front of the registry — not by clip. The relay parses HTTP/1.1 framing to attribute each response (head + body) to the request path, hence per layer (blob digest in the path), image manifest + config, and clip index (referrers tag, index artifact manifest and blobs).");
         sb.AppendLine("- **% of image**: registry bytes / compressed image size (manifest + config + compressed layers).");
         sb.AppendLine("- **layers lazy / unpacked**: clip's own account of the layer Prepares it got with image labels (`clip_snapshotter_remote_prepares_total`): served lazily vs left to containerd to download and unpack (its overlayfs-compatible fallback).");
-        sb.AppendLine("- **clip counters**: deltas of the daemon's Prometheus series over the same window — `clip_content_fetched_bytes_total` (compressed layer bytes clip's lazy reader fetched) and `clip_registry_bytes_received_bytes_total` (every body byte clip's registry client read); \"n/a\" when the daemon exposes no such series (e.g. lazy reads not wired yet, so containerd downloaded the layers itself). They are checked against the relay's per-layer bytes in the byte table.");
+        sb.AppendLine("- **clip counters**: deltas of the daemon's Prometheus series over the same window — `clip_content_fetched_bytes_total` (compressed layer bytes clip's lazy reader fetched by range; layers below the small-layer threshold are fetched whole instead and shown as \"+ N whole layers\", `clip_content_whole_layer_fetches_total`) and `clip_registry_bytes_received_bytes_total` (every body byte clip's registry client read); \"n/a\" when the daemon exposes no such series (e.g. lazy reads not wired yet, so containerd downloaded the layers itself). They are checked against the relay's per-layer bytes in the byte table.");
         sb.AppendLine("- **Cold** means: fresh containerd root and state, fresh clip root and cache, page cache dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`) before the pull. Each cold run is followed by one warm run on the same containerd/clip (cache kept, page cache not dropped).");
         sb.AppendLine($"- Medians over {p.GetValueOrDefault("reps", "?")} repetitions; the range is min–max. MB = 10^6 bytes.");
         sb.AppendLine();
@@ -240,11 +243,11 @@ public static class ReportCommand
                         continue;
                     }
                     sb.AppendLine($"| {i.Name} | {title} | {runsCell} | **{Sec(s.FirstOutput)}** | {Sec(s.FirstOutputMin)}–{Sec(s.FirstOutputMax)} | {Sec(s.Pull)} | {Sec(s.RunToOutput)} | " +
-                        $"{Mb(s.RegistryBytes)} | {Pct(s.RegistryBytes, i.CompressedSize)} | {Lazy(s)} | {(s.ClipFetched is { } f ? Mb(f) : "n/a")} | {(s.ClipRegistryReceived is { } rr ? Mb(rr) : "n/a")} |");
+                        $"{Mb(s.RegistryBytes)} | {Pct(s.RegistryBytes, i.CompressedSize)} | {Lazy(s)} | {(s.ClipFetched is { } f ? Mb(f) + (s.ClipWholeLayers is > 0 and var w ? $" + {w:0} whole layer{(w == 1 ? "" : "s")}" : "") : "n/a")} | {(s.ClipRegistryReceived is { } rr ? Mb(rr) : "n/a")} |");
                 }
             sb.AppendLine();
             int maxLayers = images.Max(i => i.Layers.Count);
-            sb.AppendLine("Registry bytes by part (medians; a layer cell is bytes sent for that blob and its share of the compressed layer; \"counter check\" is clip's fetched-bytes counter over the relay's layer bytes; \"veth (tc)\" is the byte counter of the tbf qdisc on the registry's side of the veth — IP packets, TCP/IP headers included — an independent check of the relay's count):");
+            sb.AppendLine("Registry bytes by part (medians; a layer cell is bytes sent for that blob and its share of the compressed layer; \"counter check\" is clip's registry-client counter (`clip_registry_bytes_received_bytes_total`, all kinds) over the response body bytes the relay saw for requests carrying clip's User-Agent — 1.000× when clip's counters are right; \"veth (tc)\" is the byte counter of the tbf qdisc on the registry's side of the veth — IP packets, TCP/IP headers included — an independent check of the relay's count):");
             sb.AppendLine();
             sb.AppendLine("| image | mode | " + string.Join(" | ", Enumerable.Range(1, maxLayers).Select(n => $"layer {n}")) + " | manifest + config | clip index | other | counter check | veth (tc) |");
             sb.AppendLine("|---|---|" + string.Concat(Enumerable.Repeat("---|", maxLayers)) + "---|---|---|---|---|");
@@ -255,10 +258,9 @@ public static class ReportCommand
                     var cells = new List<string>();
                     for (int n = 0; n < maxLayers; n++)
                         cells.Add(n < i.Layers.Count ? $"{Mb(s.Parts.GetValueOrDefault($"layer {n + 1}"))} ({Pct(s.Parts.GetValueOrDefault($"layer {n + 1}"), i.Layers[n].Size)})" : "—");
-                    double layerBytes = Enumerable.Range(1, i.Layers.Count).Sum(n => s.Parts.GetValueOrDefault($"layer {n}"));
                     double other = s.Parts.Where(kv => kv.Key is "ping" or "other" or "unattributed").Sum(kv => kv.Value);
-                    string check = s.ClipFetched is { } f
-                        ? layerBytes > 0 ? $"{f / layerBytes:0.00}× ({Mb(f)} / {Mb(layerBytes)})" : $"{Mb(f)} / 0"
+                    string check = s.ClipRegistryReceived is { } f
+                        ? s.RelayClipBodies > 0 ? $"{f / s.RelayClipBodies:0.000}× ({Mb(f)} / {Mb(s.RelayClipBodies)})" : $"{Mb(f)} / 0"
                         : "n/a";
                     sb.AppendLine($"| {i.Name} | {mode} | {string.Join(" | ", cells)} | {Mb(s.Parts.GetValueOrDefault("manifest+config"))} | {Mb(s.Parts.GetValueOrDefault("clip index"))} | {Mb(other)} | {check} | {(s.LinkBytes is { } lb ? Mb(lb) : "—")} |");
                 }
