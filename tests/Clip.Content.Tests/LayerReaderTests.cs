@@ -83,6 +83,20 @@ public class LayerReaderTests : IDisposable
     }
 
     [Fact]
+    public async Task Neighbouring_small_files_read_in_order_never_fetch_a_byte_twice()
+    {
+        var layer = await TestLayer.BuildAsync(seed: 14, spanSize: 4 << 20);
+        var (reader, remote, _) = Open(layer, Options());
+        var small = layer.Files.Keys.Select(p => layer.Entry(p)).Where(e => e.Size is > 0 and < 20_000)
+            .OrderBy(e => e.DataOffset.Value).Take(40).ToList();
+        foreach (var e in small) await ReadAll(reader, e);
+        var ranges = remote.Log.OrderBy(r => r.Offset).ToList();
+        for (int i = 1; i < ranges.Count; i++)
+            Assert.True(ranges[i].Offset >= ranges[i - 1].Offset + ranges[i - 1].Length,
+                $"fetch {ranges[i].Offset}+{ranges[i].Length} overlaps {ranges[i - 1].Offset}+{ranges[i - 1].Length}");
+    }
+
+    [Fact]
     public async Task The_cache_survives_a_restart()
     {
         var layer = await TestLayer.BuildAsync(seed: 5);
