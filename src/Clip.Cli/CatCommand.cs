@@ -70,30 +70,9 @@ internal static class CatCommand
     {
         using var client = registry.Client(parse);
         var reference = RegistryOptions.ParseReference(imageRef);
-        var store = registry.Store(parse);
         var content = registry.Content(parse);
         var sw = Stopwatch.StartNew();
-        IReadOnlyList<LayerIndex> layers;
-        RepositoryName repository;
-        string origin;
-        if (indexFile is not null)
-        {
-            var file = ClipIndexFile.Load(indexFile);
-            var resolved = await client.ResolveImageAsync(reference, registry.PlatformOf(parse), ct);
-            if (file.Image is { } img && img.ManifestDigest != resolved.ManifestDigest)
-                throw new InvalidDataException($"{indexFile} indexes image {img.ManifestDigest}, but {reference} is {resolved.ManifestDigest}");
-            layers = file.ImageLayers();
-            repository = resolved.Repository;
-            origin = indexFile;
-        }
-        else
-        {
-            var provider = new ImageIndexProvider(client, store, new LayerIndexOptions());
-            var image = await provider.GetImageAsync(reference, registry.PlatformOf(parse), allowIndexing: true, cancellationToken: ct);
-            layers = image.Layers;
-            repository = image.Resolved.Repository;
-            origin = image.Origin switch { IndexOrigin.Store => "local index store", IndexOrigin.Registry => "registry", _ => "indexed now" };
-        }
+        var (layers, repository, origin) = await registry.IndexedImageAsync(client, parse, reference, indexFile, ct);
         var indexTime = sw.Elapsed;
         var node = Resolve(MergedTree.Build(layers), path);
         var entry = RegularFile(node, path);

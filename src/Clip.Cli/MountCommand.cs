@@ -145,24 +145,7 @@ internal static class MountCommand
         try
         {
             var reference = RegistryOptions.ParseReference(image);
-            IReadOnlyList<LayerIndex> layers;
-            RepositoryName repository;
-            if (indexFile is not null)
-            {
-                var file = ClipIndexFile.Load(indexFile);
-                var resolved = await client.ResolveImageAsync(reference, registry.PlatformOf(parse), ct);
-                if (file.Image is { } img && img.ManifestDigest != resolved.ManifestDigest)
-                    throw new InvalidDataException($"{indexFile} indexes image {img.ManifestDigest}, but {reference} is {resolved.ManifestDigest}");
-                layers = file.ImageLayers();
-                repository = resolved.Repository;
-            }
-            else
-            {
-                var provider = new ImageIndexProvider(client, registry.Store(parse), new LayerIndexOptions());
-                var indexed = await provider.GetImageAsync(reference, registry.PlatformOf(parse), allowIndexing: true, cancellationToken: ct);
-                layers = indexed.Layers;
-                repository = indexed.Resolved.Repository;
-            }
+            var (layers, repository, _) = await registry.IndexedImageAsync(client, parse, reference, indexFile, ct);
             return new ImageSource(reference.ToString(), layers, i => RemoteLayers.OpenReader(client, repository, layers[i], cache, content), client);
         }
         catch

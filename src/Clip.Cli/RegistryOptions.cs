@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Clip.Content;
+using Clip.Index;
+using Clip.Index.Format;
 using Clip.Index.Build;
 using Clip.Oci;
 using Clip.Registry;
@@ -53,6 +55,27 @@ internal sealed class RegistryOptions
     public IndexStore Store(ParseResult parse) => new(Path.Combine(RootOf(parse), "indexes"));
 
     public ContentOptions Content(ParseResult parse) => new() { CacheDirectory = Path.Combine(RootOf(parse), "cache") };
+
+    /// <summary>
+    /// The layer indexes of a registry image: from <paramref name="indexFile"/> when given (it must index that very
+    /// image), else from the local store, the registry, or by indexing now. Origin says which.
+    /// </summary>
+    public async Task<(IReadOnlyList<LayerIndex> Layers, RepositoryName Repository, string Origin)> IndexedImageAsync(RegistryClient client,
+        ParseResult parse, Reference reference, string? indexFile, CancellationToken ct)
+    {
+        if (indexFile is not null)
+        {
+            var file = ClipIndexFile.Load(indexFile);
+            var resolved = await client.ResolveImageAsync(reference, PlatformOf(parse), ct);
+            if (file.Image is { } img && img.ManifestDigest != resolved.ManifestDigest)
+                throw new InvalidDataException($"{indexFile} indexes image {img.ManifestDigest}, but {reference} is {resolved.ManifestDigest}");
+            return (file.ImageLayers(), resolved.Repository, indexFile);
+        }
+        var provider = new ImageIndexProvider(client, Store(parse), new LayerIndexOptions());
+        var image = await provider.GetImageAsync(reference, PlatformOf(parse), allowIndexing: true, cancellationToken: ct);
+        string origin = image.Origin switch { IndexOrigin.Store => "local index store", IndexOrigin.Registry => "registry", _ => "indexed now" };
+        return (image.Layers, image.Resolved.Repository, origin);
+    }
 
     public static Reference ParseReference(string value) =>
         Reference.TryParse(value, out var r, out var error) ? r! : throw new ArgumentException($"invalid image reference \"{value}\": {error}");
