@@ -148,6 +148,7 @@ fill() { # fill TEMPLATE ADDRESS REF ID
   if [ "$CLIPCTL_HAS_PULL" = 1 ]; then echo "cmd.clipctl pull=$CLIPCTL_PULL"; fi
   echo "clipctl_pull=$([ "$CLIPCTL_HAS_PULL" = 1 ] && echo "measured (\`$CLIP_BIN/clipctl pull\` exists)" || echo "not measured: \`clipctl pull\` does not exist in this build")"
   echo "clip_bin=$CLIP_BIN (clip-snapshotter built $(date -u -r "$CLIP_BIN/clip-snapshotter.dll" '+%Y-%m-%d %H:%M UTC' 2>/dev/null || echo '?'); repo HEAD $(git -C "$REPO" rev-parse --short HEAD))"
+  echo "load_start=$(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-min load average when the runs started; the machine may be shared)"
   echo "background_fetch=$BACKGROUND_FETCH (clip's whole-layer background fetch; the window closes when the container exits)"
 } >"$OUT/params.env"
 
@@ -235,7 +236,10 @@ for profile in ${PROFILES//,/ }; do
   stop_bg registry
   net_down
 done
-echo "finished=$(date -u '+%Y-%m-%d %H:%M:%S UTC') ($(( ($(date +%s) - T0) / 60 )) min of runs)" >>"$OUT/params.env"
+{
+  echo "finished=$(date -u '+%Y-%m-%d %H:%M:%S UTC') ($(( ($(date +%s) - T0) / 60 )) min of runs)"
+  echo "load_end=$(cut -d' ' -f1-3 /proc/loadavg) (load average when the runs ended)"
+} >>"$OUT/params.env"
 
 "$NB" report --results "$OUT" --md "$MD" --png "$PNG"
 log "results in $OUT; report $MD, chart $PNG"

@@ -33,7 +33,7 @@ public static class Chart
         script.AppendLine("set style fill solid 0.9 border -1");
         script.AppendLine("set boxwidth 0.9");
         script.AppendLine("set grid ytics");
-        script.AppendLine("set key top left");
+        script.AppendLine("set key top right");
         script.AppendLine("set yrange [0:*]");
         script.AppendLine("set offsets 0, 0, graph 0.12, 0");
         script.AppendLine(Inv, $"set multiplot layout 2,{profiles.Count} title 'clip vs overlayfs: cold container start (medians)'");
@@ -70,7 +70,7 @@ public static class Chart
             for (int i = 0; i < n; i++)
             {
                 string x = string.Create(Inv, $"($0 + ({i} - {(n - 1) / 2.0:0.###}) / {n + 1}.0)");
-                plots.Add($"'{data}' using {x}:{i + 2}:(sprintf('{fmt}', ${i + 2})) with labels offset 0,0.7 font ',8' notitle");
+                plots.Add($"'{data}' using {x}:{i + 2}:(${i + 2} < 1 ? sprintf('%.2f', ${i + 2}) : sprintf('{fmt}', ${i + 2})) with labels offset 0,0.7 font ',8' notitle");
             }
             script.AppendLine("plot " + string.Join(", \\\n     ", plots));
         }

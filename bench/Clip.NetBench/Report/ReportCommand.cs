@@ -190,7 +190,8 @@ public static class ReportCommand
         sb.AppendLine("- **Registry sent**: bytes the registry wrote to its TCP connections during the window (pull start to container exit), counted by the bench's relay in front of the registry — not by clip. The relay parses HTTP/1.1 framing to attribute each response (head + body) to the request path, hence per layer (blob digest in the path), image manifest + config, and clip index (referrers tag, index artifact manifest and blobs).");
         sb.AppendLine("- **% of image**: registry bytes / compressed image size (manifest + config + compressed layers).");
         sb.AppendLine("- **layers lazy / unpacked**: clip's own account of the layer Prepares it got with image labels (`clip_snapshotter_remote_prepares_total`): served lazily vs left to containerd to download and unpack (its overlayfs-compatible fallback).");
-        sb.AppendLine("- **clip counters**: deltas of the daemon's Prometheus series over the same window — `clip_content_fetched_bytes_total` (compressed layer bytes clip's lazy reader fetched by range; layers below the small-layer threshold are fetched whole instead and shown as \"+ N whole layers\", `clip_content_whole_layer_fetches_total`) and `clip_registry_bytes_received_bytes_total` (every body byte clip's registry client read); \"n/a\" when the daemon exposes no such series (e.g. lazy reads not wired yet, so containerd downloaded the layers itself). They are checked against the relay's per-layer bytes in the byte table.");
+        sb.AppendLine("- **clip counters**: deltas of the daemon's Prometheus series over the same window — `clip_content_fetched_bytes_total` (compressed layer bytes clip's lazy reader fetched by range; layers below the small-layer threshold are fetched whole instead and shown as \"+ N whole layers\", `clip_content_whole_layer_fetches_total`) and `clip_registry_bytes_received_bytes_total` (every body byte clip's registry client read); \"n/a\" when the daemon exposes no such series (e.g. lazy reads not wired yet, so containerd downloaded the layers itself). The registry-client counter is checked in the byte table against the bytes the relay saw for requests carrying clip's User-Agent.");
+        sb.AppendLine("- **Network emulation**: the relay adds the RTT to every request/response round trip (it delays data, not TCP handshakes, and does not reproduce TCP slow start on a long link); tc tbf sets the bandwidth of the registry's veth.");
         sb.AppendLine("- **Cold** means: fresh containerd root and state, fresh clip root and cache, page cache dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`) before the pull. Each cold run is followed by one warm run on the same containerd/clip (cache kept, page cache not dropped).");
         sb.AppendLine($"- Medians over {p.GetValueOrDefault("reps", "?")} repetitions; the range is min–max. MB = 10^6 bytes.");
         sb.AppendLine();
@@ -211,7 +212,7 @@ public static class ReportCommand
         }
         foreach (var (k, v) in p.Where(kv => kv.Key.StartsWith("cmd.", StringComparison.Ordinal)))
             sb.AppendLine($"| {k[4..]} | `{v.Replace("|", "\\|", StringComparison.Ordinal)}` |");
-        foreach (string k in new[] { "clipctl_pull", "clip_bin", "background_fetch", "note" })
+        foreach (string k in new[] { "clipctl_pull", "clip_bin", "background_fetch", "load_start", "load_end", "note" })
             if (p.TryGetValue(k, out string? v)) sb.AppendLine($"| {k.Replace('_', ' ')} | {v} |");
         sb.AppendLine();
         if (clipConfig is not null)
