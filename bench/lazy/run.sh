@@ -11,9 +11,12 @@ if ! command -v docker-registry >/dev/null; then
   apt-get install -y docker-registry >/dev/null
 fi
 dotnet build "$REPO/bench/Clip.NetBench/Clip.NetBench.csproj" -c Release --nologo -v quiet >/dev/null
+# Which clip sources the benchmark was built from (it compiles src/ from this working tree).
+dirty=$(git -C "$REPO" status --porcelain -- src 2>/dev/null | wc -l)
+note="Built from clip sources at git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')$([ "$dirty" = 0 ] || echo " plus $dirty uncommitted file(s) in src/")."
 has_report=0
 for a in "$@"; do [ "$a" = --report ] && has_report=1; done
 if [ "$has_report" = 1 ]; then
-  exec "$REPO/bench/Clip.NetBench/bin/Release/net10.0/clip-netbench" lazy "$@"
+  exec "$REPO/bench/Clip.NetBench/bin/Release/net10.0/clip-netbench" lazy --note "$note" "$@"
 fi
-exec "$REPO/bench/Clip.NetBench/bin/Release/net10.0/clip-netbench" lazy --report "$REPO/docs/bench-lazy.md" "$@"
+exec "$REPO/bench/Clip.NetBench/bin/Release/net10.0/clip-netbench" lazy --note "$note" --report "$REPO/docs/bench-lazy.md" "$@"
