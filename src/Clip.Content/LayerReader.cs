@@ -240,10 +240,9 @@ public sealed class LayerReader : IDisposable
             int inputPos = 0;
             if (!resume)
             {
-                byte prime = cp.Bits > 0 ? input[0] : (byte)0;
-                if (cp.Bits > 0) inputPos = 1;
                 decoder ??= TakeDecoder(s);
-                decoder.RestartAt(cp, prime);
+                decoder.RestartWithPreamble(cp, input.AsSpan(0, cp.Preamble));
+                inputPos = cp.Preamble;
                 slot.Decoder = decoder;
             }
             int produced = 0;

@@ -27,10 +27,10 @@ public static class RegistryIndexes
             throw new ArgumentException($"index is for image {image.ManifestDigest}, not {manifest.Digest}");
         var blobs = new List<(ReadOnlyMemory<byte>, string, IReadOnlyDictionary<string, string>?)>
         {
-            (ClipIndexFile.Serialize(image, []), MediaTypes.ClipIndexBlob, new Dictionary<string, string> { [KindAnnotation] = "image" }),
+            (Compress(ClipIndexFile.Serialize(image, [])), MediaTypes.ClipIndexBlobGzip, new Dictionary<string, string> { [KindAnnotation] = "image" }),
         };
         foreach (var l in layers)
-            blobs.Add((ClipIndexFile.Serialize(null, [l.Section]), MediaTypes.ClipIndexBlob,
+            blobs.Add((Compress(ClipIndexFile.Serialize(null, [l.Section])), MediaTypes.ClipIndexBlobGzip,
                 new Dictionary<string, string> { [KindAnnotation] = "layer", [LayerAnnotation] = l.Digest.ToString() }));
         var annotations = new Dictionary<string, string>
         {
@@ -38,6 +38,34 @@ public static class RegistryIndexes
             [CreatedAnnotation] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture),
         };
         return await client.PushArtifactAsync(repository, manifest, MediaTypes.ClipIndexArtifact, blobs, annotations, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Index files are bounded: a blob that inflates beyond this is refused rather than filling memory.</summary>
+    public const int MaxIndexBytes = 1 << 30;
+
+    private static byte[] Compress(byte[] data)
+    {
+        var ms = new MemoryStream(data.Length / 2);
+        using (var gz = new System.IO.Compression.GZipStream(ms, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)) gz.Write(data);
+        return ms.ToArray();
+    }
+
+    /// <summary>Downloads an index blob (digest-verified by the client) and inflates it when it is gzip-compressed.</summary>
+    private static async Task<byte[]> ReadIndexBlobAsync(RegistryClient client, RepositoryName repository, Descriptor blob, CancellationToken ct)
+    {
+        var bytes = await client.GetBlobBytesAsync(repository, blob, ct).ConfigureAwait(false);
+        if (blob.MediaType == MediaTypes.ClipIndexBlob) return bytes;
+        if (blob.MediaType != MediaTypes.ClipIndexBlobGzip) throw new IndexFormatException($"clip index blob {blob.Digest} has unknown media type {blob.MediaType}");
+        using var gz = new System.IO.Compression.GZipStream(new MemoryStream(bytes), System.IO.Compression.CompressionMode.Decompress);
+        var output = new MemoryStream(bytes.Length * 3);
+        var buffer = new byte[81920];
+        int n;
+        while ((n = await gz.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+        {
+            if (output.Length + n > MaxIndexBytes) throw new IndexFormatException($"clip index blob {blob.Digest} inflates beyond {MaxIndexBytes} bytes");
+            output.Write(buffer, 0, n);
+        }
+        return output.ToArray();
     }
 
     /// <summary>
@@ -57,21 +85,24 @@ public static class RegistryIndexes
             var artifact = OciJson.Parse<Manifest>(content.Bytes, $"clip index artifact {r.Digest}");
             var imageBlob = artifact.Layers.FirstOrDefault(l => l.Annotations?.GetValueOrDefault(KindAnnotation) == "image");
             if (imageBlob is null) continue;
-            var imageFile = ClipIndexFile.Parse(await client.GetBlobBytesAsync(repository, imageBlob, cancellationToken).ConfigureAwait(false));
+            var imageFile = ClipIndexFile.Parse(await ReadIndexBlobAsync(client, repository, imageBlob, cancellationToken).ConfigureAwait(false));
             var image = imageFile.Image ?? throw new IndexFormatException($"clip index artifact {r.Digest}: image blob has no image section");
             if (image.ManifestDigest != manifest)
                 throw new IndexFormatException($"clip index artifact {r.Digest} describes image {image.ManifestDigest}, not {manifest}");
-            var layers = new List<LayerIndex>();
-            foreach (var l in image.Layers)
+            // Layer indexes the store lacks are fetched in parallel (one round trip, not one per layer).
+            var fetches = image.Layers.Select(async l =>
             {
-                var have = store.GetLayer(l.Digest);
-                if (have is null)
-                {
-                    var blob = artifact.Layers.FirstOrDefault(b => b.Annotations?.GetValueOrDefault(LayerAnnotation) == l.Digest.ToString())
-                        ?? throw new IndexFormatException($"clip index artifact {r.Digest} lacks layer {l.Digest}");
-                    var file = ClipIndexFile.Parse(await client.GetBlobBytesAsync(repository, blob, cancellationToken).ConfigureAwait(false));
-                    have = file.FindLayer(l.Digest) ?? throw new IndexFormatException($"clip index blob {blob.Digest} does not hold layer {l.Digest}");
-                }
+                if (store.GetLayer(l.Digest) is { } have) return have;
+                var blob = artifact.Layers.FirstOrDefault(b => b.Annotations?.GetValueOrDefault(LayerAnnotation) == l.Digest.ToString())
+                    ?? throw new IndexFormatException($"clip index artifact {r.Digest} lacks layer {l.Digest}");
+                var file = ClipIndexFile.Parse(await ReadIndexBlobAsync(client, repository, blob, cancellationToken).ConfigureAwait(false));
+                return file.FindLayer(l.Digest) ?? throw new IndexFormatException($"clip index blob {blob.Digest} does not hold layer {l.Digest}");
+            }).ToList();
+            var layers = new List<LayerIndex>();
+            for (int i = 0; i < fetches.Count; i++)
+            {
+                var have = await fetches[i].ConfigureAwait(false);
+                var l = image.Layers[i];
                 if (have.DiffId != l.DiffId) throw new IndexFormatException($"clip index for layer {l.Digest} unpacks to {have.DiffId}, the image says {l.DiffId}");
                 layers.Add(have);
             }

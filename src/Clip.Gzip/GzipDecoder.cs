@@ -36,11 +36,11 @@ public sealed class GzipDecoder : IDisposable
         return d;
     }
 
-    /// <summary>A decoder resumed at <paramref name="checkpoint"/>; see <see cref="RestartAt"/>.</summary>
-    public static GzipDecoder At(in Checkpoint checkpoint, byte primeByte)
+    /// <summary>A decoder resumed at <paramref name="checkpoint"/>; see <see cref="RestartWithPreamble"/>.</summary>
+    public static GzipDecoder At(in Checkpoint checkpoint, ReadOnlySpan<byte> preamble)
     {
         var d = new GzipDecoder();
-        d.RestartAt(checkpoint, primeByte);
+        d.RestartWithPreamble(checkpoint, preamble);
         return d;
     }
 
@@ -58,15 +58,33 @@ public sealed class GzipDecoder : IDisposable
     }
 
     /// <summary>
-    /// Resume at a checkpoint (zran.c's method): prime the inflater with the unused bits of the
-    /// byte before <see cref="Checkpoint.In"/> (<paramref name="primeByte"/>, ignored when Bits is 0) and
-    /// restore the window. The next input must start at <see cref="Checkpoint.In"/>. The current
-    /// member's CRC cannot be checked from here; later members' are.
+    /// Resume at a checkpoint (zran.c's method) given the bytes fetched before <see cref="Checkpoint.In"/>
+    /// (<see cref="Checkpoint.Preamble"/> of them, from <see cref="Checkpoint.FetchStart"/>): prime the inflater
+    /// with the unused bits of the byte before <see cref="Checkpoint.In"/> and restore the window — stored in
+    /// the index, or, when it lies in the stream, these bytes themselves. The next input must start at
+    /// <see cref="Checkpoint.In"/>. The current member's CRC cannot be checked from here; later members' are.
     /// </summary>
-    public void RestartAt(in Checkpoint checkpoint, byte primeByte)
+    public void RestartWithPreamble(in Checkpoint checkpoint, ReadOnlySpan<byte> preamble)
+    {
+        if (preamble.Length != checkpoint.Preamble) throw new ArgumentException($"checkpoint needs {checkpoint.Preamble} preamble bytes, got {preamble.Length}");
+        if (checkpoint.WindowInStream) RestartAt(checkpoint, 0, preamble);
+        else RestartAt(checkpoint, preamble.IsEmpty ? (byte)0 : preamble[0], []);
+    }
+
+    private void RestartAt(in Checkpoint checkpoint, byte primeByte, ReadOnlySpan<byte> windowInStream)
     {
         int windowLength = 0;
-        if (checkpoint.WindowLength > 0)
+        if (checkpoint.WindowInStream)
+        {
+            // windowInStream holds the compressed bytes from FetchStart to In; the window is its stored-block payloads.
+            foreach (var (back, length) in WindowCodec.Segments(checkpoint.CompressedWindow))
+            {
+                windowInStream.Slice(windowInStream.Length - (int)back, length).CopyTo(_window.AsSpan(windowLength));
+                windowLength += length;
+            }
+            if (windowLength != checkpoint.WindowLength) throw new InvalidDataException($"checkpoint at c{checkpoint.In.Value}: in-stream window segments add up to {windowLength}, not {checkpoint.WindowLength}");
+        }
+        else if (checkpoint.WindowLength > 0)
         {
             // Decode the stored window with this same inflater, then start over for the real stream.
             _z.Reset();

@@ -93,15 +93,9 @@ public sealed class GzipRandomReader : IDisposable
         {
             int length0 = (int)(fetchEnd - fetchStart);
             await _source.ReadAsync(fetchStart, input.AsMemory(0, length0), cancellationToken).ConfigureAwait(false);
-            int inputLength = length0, inputPos = 0;
-            byte prime = 0;
-            if (cp.Bits > 0)
-            {
-                prime = input[0];
-                inputPos = 1;
-            }
-            if (decoder is null) decoder = GzipDecoder.At(cp, prime);
-            else decoder.RestartAt(cp, prime);
+            int inputLength = length0, inputPos = cp.Preamble;
+            if (decoder is null) decoder = GzipDecoder.At(cp, input.AsSpan(0, cp.Preamble));
+            else decoder.RestartWithPreamble(cp, input.AsSpan(0, cp.Preamble));
 
             long toSkip = offset - cp.Out;
             long delivered = 0;

@@ -37,10 +37,22 @@ public readonly record struct SpanIndex(int Value) : IComparable<SpanIndex>
 /// A place where inflation can resume (zlib examples/zran.c): the deflate stream is at a block
 /// boundary at compressed offset <see cref="In"/>, with <see cref="Bits"/> unused low bits of the
 /// byte before it still to be consumed, having produced <see cref="Out"/> bytes. The 32 KiB of
-/// output before <see cref="Out"/> (the deflate window) is stored raw-deflate compressed.
+/// output before <see cref="Out"/> (the deflate window) is stored raw-deflate compressed — or, when
+/// <see cref="WindowInStream"/>, not stored at all: it is made of compressed bytes just before
+/// <see cref="In"/> (the payloads of stored blocks, as deflate writes for incompressible data), and
+/// <see cref="CompressedWindow"/> then holds their segment table (see <see cref="WindowCodec.Segments"/>).
+/// The indexer checks those bytes equal the window before it relies on that.
 /// </summary>
-public readonly record struct Checkpoint(CompressedOffset In, int Bits, UncompressedOffset Out, ReadOnlyMemory<byte> CompressedWindow, int WindowLength)
+public readonly record struct Checkpoint(CompressedOffset In, int Bits, UncompressedOffset Out, ReadOnlyMemory<byte> CompressedWindow, int WindowLength,
+    bool WindowInStream = false)
 {
-    /// <summary>The first compressed byte needed to resume here (the partly used byte when <see cref="Bits"/> is non-zero).</summary>
-    public CompressedOffset FetchStart => Bits == 0 ? In : new CompressedOffset(In.Value - 1);
+    /// <summary>
+    /// The first compressed byte needed to resume here: the window's start when it lies in the stream, else the
+    /// partly used byte when <see cref="Bits"/> is non-zero, else <see cref="In"/>.
+    /// </summary>
+    public CompressedOffset FetchStart => WindowInStream ? new CompressedOffset(In.Value - WindowCodec.Segments(CompressedWindow).First().Back)
+        : Bits == 0 ? In : new CompressedOffset(In.Value - 1);
+
+    /// <summary>How many fetched bytes precede the deflate data proper (the in-stream window, or the prime byte).</summary>
+    public int Preamble => (int)(In.Value - FetchStart.Value);
 }

@@ -9,6 +9,17 @@ public static class WindowCodec
     /// <summary>The deflate window: the largest distance a back-reference may reach (RFC 1951).</summary>
     public const int WindowSize = 32 * 1024;
 
+    /// <summary>At most this many stored-block payloads make up a window that lies in the stream.</summary>
+    public const int MaxInStreamSegments = 8;
+
+    /// <summary>The segments (oldest first) of an in-stream window: distance back from the checkpoint to each segment's start, and its length.</summary>
+    public static IEnumerable<(long Back, int Length)> Segments(ReadOnlyMemory<byte> table)
+    {
+        for (int i = 0; i + 8 <= table.Length; i += 8)
+            yield return (System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(table.Span[i..]),
+                (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(table.Span[(i + 4)..]));
+    }
+
     /// <summary>Raw-deflate compresses a window.</summary>
     public static byte[] Compress(ReadOnlySpan<byte> window)
     {

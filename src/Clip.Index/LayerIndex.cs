@@ -63,20 +63,40 @@ public sealed class LayerIndex
             long cin = BinaryPrimitives.ReadInt64LittleEndian(c[CheckpointLayout.In..]);
             long cout = BinaryPrimitives.ReadInt64LittleEndian(c[CheckpointLayout.Out..]);
             int bits = c[CheckpointLayout.Bits];
+            byte flags = c[CheckpointLayout.Flags];
+            bool inStream = (flags & CheckpointLayout.FlagWindowInStream) != 0;
             uint wlen = BinaryPrimitives.ReadUInt32LittleEndian(c[CheckpointLayout.WindowLength..]);
             uint woff = BinaryPrimitives.ReadUInt32LittleEndian(c[CheckpointLayout.WindowOffset..]);
             uint wclen = BinaryPrimitives.ReadUInt32LittleEndian(c[CheckpointLayout.WindowCompressedLength..]);
-            if (bits > 7 || wlen > WindowCodec.WindowSize || (long)woff + wclen > _windowsLength || (wlen > 0) != (wclen > 0))
+            if (bits > 7 || wlen > WindowCodec.WindowSize || (long)woff + wclen > _windowsLength || (flags & ~CheckpointLayout.FlagWindowInStream) != 0
+                || (inStream ? bits != 0 || wclen == 0 || wclen % 8 != 0 || wclen > 8 * WindowCodec.MaxInStreamSegments : (wlen > 0) != (wclen > 0)))
                 throw Bad($"checkpoint {i} is malformed");
+            if (inStream && !ValidSegments(s.Slice(_windows + (int)woff, (int)wclen), cin, wlen)) throw Bad($"checkpoint {i} has a bad in-stream window");
             if (cin < 0 || cin > CompressedSize || cout < 0 || cout > UncompressedSize || bits > 0 && cin == 0)
                 throw Bad($"checkpoint {i} lies outside the layer");
             if (i > 0 && (cout <= _checkpointList[i - 1].Out.Value || cin < _checkpointList[i - 1].In.Value))
                 throw Bad($"checkpoint {i} is out of order");
             _checkpointList[i] = new Checkpoint(new CompressedOffset(cin), bits, new UncompressedOffset(cout),
-                section.Slice(_windows + (int)woff, (int)wclen), (int)wlen);
+                section.Slice(_windows + (int)woff, (int)wclen), (int)wlen, inStream);
         }
         if (Compression == LayerCompression.Gzip && checkpointCount == 0) throw Bad("a gzip layer index has no checkpoints");
         ValidateEntries(s);
+    }
+
+    /// <summary>In-stream window segments (oldest first) must lie before the checkpoint, in order, and add up to the window.</summary>
+    private static bool ValidSegments(ReadOnlySpan<byte> table, long cin, uint wlen)
+    {
+        long total = 0, previousEnd = long.MinValue;
+        for (int i = 0; i < table.Length; i += 8)
+        {
+            long back = BinaryPrimitives.ReadUInt32LittleEndian(table[i..]);
+            long length = BinaryPrimitives.ReadUInt32LittleEndian(table[(i + 4)..]);
+            long start = cin - back;
+            if (back > cin || length == 0 || length > back || start < previousEnd) return false;
+            previousEnd = start + length;
+            total += length;
+        }
+        return total == wlen;
     }
 
     public Digest Digest { get; }

@@ -22,6 +22,8 @@ public static class MediaTypes
     public const string ClipIndexArtifact = "application/vnd.clip.index.v1";
     /// <summary>The media type of a .clip index blob.</summary>
     public const string ClipIndexBlob = "application/vnd.clip.index.v1.clip";
+    /// <summary>A gzip-compressed .clip index blob (what clip pushes: entry tables compress well).</summary>
+    public const string ClipIndexBlobGzip = "application/vnd.clip.index.v1.clip+gzip";
 
     public static bool IsManifest(string? mediaType) => mediaType is OciManifest or DockerManifest;
     public static bool IsIndex(string? mediaType) => mediaType is OciIndex or DockerManifestList;

@@ -15,6 +15,15 @@ public sealed record LayerIndexOptions
     /// <summary>Uncompressed bytes between regular checkpoints (<c>--span-size</c>).</summary>
     public long SpanSize { get; init; } = DefaultSpanSize;
 
+    /// <summary>
+    /// Compressed bytes between checkpoints, at most (default 1 MiB): a cold small-file read costs the compressed
+    /// bytes from its checkpoint to the file's end, so this bounds it. Checkpoints in incompressible stretches
+    /// carry no window (it lies in the stream), so the dense spacing costs index bytes only where data compresses.
+    /// </summary>
+    public long CompressedSpanSize { get; init; } = DefaultCompressedSpanSize;
+
+    public const long DefaultCompressedSpanSize = 1L << 20;
+
     /// <summary>Compressed bytes per verification chunk: every fetched chunk is checked against its sha256.</summary>
     public int ChunkSize { get; init; } = DefaultChunkSize;
 
@@ -62,7 +71,7 @@ public static class LayerIndexer
             });
             var parser = new TarStreamParser(tree);
             var sink = new HashingSink(parser, diffHash);
-            if (compression == LayerCompression.Gzip) gzip = new GzipIndexer(options.SpanSize, sink);
+            if (compression == LayerCompression.Gzip) gzip = new GzipIndexer(options.SpanSize, sink, compressedSpanSize: options.CompressedSpanSize);
             try
             {
                 long total = 0;

@@ -133,6 +133,7 @@ internal static class LayerSectionWriter
             BinaryPrimitives.WriteInt64LittleEndian(c[CheckpointLayout.In..], cp.In.Value);
             BinaryPrimitives.WriteInt64LittleEndian(c[CheckpointLayout.Out..], cp.Out.Value);
             c[CheckpointLayout.Bits] = (byte)cp.Bits;
+            c[CheckpointLayout.Flags] = cp.WindowInStream ? CheckpointLayout.FlagWindowInStream : (byte)0;
             BinaryPrimitives.WriteUInt32LittleEndian(c[CheckpointLayout.WindowLength..], (uint)cp.WindowLength);
             BinaryPrimitives.WriteUInt32LittleEndian(c[CheckpointLayout.WindowOffset..], (uint)windows.Length);
             BinaryPrimitives.WriteUInt32LittleEndian(c[CheckpointLayout.WindowCompressedLength..], (uint)cp.CompressedWindow.Length);

@@ -73,7 +73,10 @@ public static class AttributeLayout
 public static class CheckpointLayout
 {
     public const int Size = 32;
-    public const int In = 0, Out = 8, Bits = 16, WindowLength = 20, WindowOffset = 24, WindowCompressedLength = 28;
+    public const int In = 0, Out = 8, Bits = 16, Flags = 17, WindowLength = 20, WindowOffset = 24, WindowCompressedLength = 28;
+
+    /// <summary>Flag: the window is not stored; it is the <c>WindowLength</c> compressed bytes before <c>In</c>.</summary>
+    public const byte FlagWindowInStream = 1;
 }
 
 /// <summary>Owner names (uname/gname) are interned: offset(u32) length(u16) reserved(u16).</summary>
