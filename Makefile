@@ -6,7 +6,7 @@ BINDIR := $(CURDIR)/bin
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: all build test demo bench bench-images install uninstall clean
+.PHONY: all build test demo bench bench-images bench-index bench-lazy bench-fuse bench-start install uninstall clean
 
 all: build
 
@@ -28,9 +28,24 @@ test:
 bench-images:
 	bash bench/images/build-images.sh
 
-## bench: index benchmarks on the python image (writes docs/bench-index.md)
-bench: bench-images
-	$(DOTNET) run --project bench/Clip.Bench/Clip.Bench.csproj -c Release -- index bench/out/images/layout:python --runs 3 --report docs/bench-index.md
+## bench: every benchmark; each writes its report under docs/ (root)
+bench: bench-index bench-lazy bench-fuse bench-start
+
+## bench-index: indexing time vs gunzip, index size, load cost, random reads (docs/bench-index.md)
+bench-index: bench-images
+	$(DOTNET) run --project bench/Clip.Bench/Clip.Bench.csproj -c Release -- index bench/out/images/layout:python --runs 5 --report docs/bench-index.md
+
+## bench-lazy: bytes and latency of one cold small-file read from a registry (docs/bench-lazy.md)
+bench-lazy:
+	bash bench/lazy/run.sh
+
+## bench-fuse: FUSE throughput and metadata speed against local disk (bench/fuse/README.md)
+bench-fuse:
+	$(DOTNET) run --project bench/fuse/Clip.FuseBench/Clip.FuseBench.csproj -c Release
+
+## bench-start: cold container start, clip vs overlayfs, on a shaped network (docs/benchmarks.md, docs/benchmarks.png)
+bench-start: build bench-images
+	bash bench/start/bench-start.sh
 
 ## install: binaries under $(PREFIX)/lib/clip with links in $(PREFIX)/bin, the systemd unit, /etc/clip/config.toml (kept if present)
 install: build
