@@ -223,6 +223,31 @@ public class LayerReaderTests : IDisposable
     }
 
     [Fact]
+    public async Task With_background_fetch_a_layer_goes_local_once_its_reads_are_quiet()
+    {
+        var layer = await TestLayer.BuildAsync(seed: 15, smallFiles: 100);
+        var options = Options() with { BackgroundFetch = true, BackgroundQuietPeriod = TimeSpan.FromMilliseconds(300) };
+        var remote = new FakeRemote(layer.Blob);
+        int whole = 0;
+        using var source = new LayerBlobSource(layer.Index, new VerifiedRangeSource(remote, layer.Index), async (path, ct) =>
+        {
+            Interlocked.Increment(ref whole);
+            await File.WriteAllBytesAsync(path, layer.Blob, ct);
+        }, options);
+        using var reader = new LayerReader(layer.Index, source, new SpanCache(options.CacheDirectory, options.CacheMaxBytes), options);
+        var first = layer.Files.Keys.First(k => layer.Files[k].Length > 100);
+        Assert.Equal(layer.Files[first], await ReadAll(reader, layer.Entry(first)));
+        Assert.False(source.IsLocal); // lazily read first
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!source.IsLocal && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.True(source.IsLocal);
+        Assert.Equal(1, whole);
+        int before = remote.Requests;
+        foreach (var (path, data) in layer.Files.Take(30)) Assert.Equal(data, await ReadAll(reader, layer.Entry(path)));
+        Assert.Equal(before, remote.Requests); // everything now comes from the local blob
+    }
+
+    [Fact]
     public async Task A_sequential_reader_gets_whole_spans_and_the_next_one_prefetched()
     {
         var layer = await TestLayer.BuildAsync(seed: 13, bigFileBytes: 6_000_000, spanSize: 1 << 20);

@@ -43,6 +43,22 @@ public class LazyPullTests
             .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
     }
 
+    /// <summary>
+    /// Runs a containerd client command, retrying while containerd's connection to a just-restarted clip
+    /// is still in its reconnect backoff (what kubelet's retries do).
+    /// </summary>
+    private static async Task<Proc.Result> RetryWhileUnavailableAsync(Func<Task<Proc.Result>> command)
+    {
+        Proc.Result result = null!;
+        for (int attempt = 0; attempt < 15; attempt++)
+        {
+            result = await command();
+            if (result.ExitCode == 0 || !result.StdErr.Contains("unavailable", StringComparison.OrdinalIgnoreCase)) break;
+            await Task.Delay(1000);
+        }
+        return result;
+    }
+
     private static List<string> ClipMounts() =>
         File.ReadAllLines("/proc/self/mountinfo").Where(l => l.Contains(" fuse.clip ")).Select(l => l.Split(' ')[4]).ToList();
 
@@ -132,6 +148,41 @@ public class LazyPullTests
     }
 
     [RootFact]
+    public async Task A_restart_restores_layer_trees_without_the_registry()
+    {
+        await using var env = await ContainerdEnvironment.CreateAsync();
+        await PushIndexAsync(env, Path.Combine(env.Directory, "ci-store"));
+        var clip = await DaemonProcess.StartAsync(env.ClipRoot, env.ClipSocket);
+        try
+        {
+            await env.StartContainerdAsync();
+            var pull = await Proc.RunAsync("ctr-remote", ["--address", env.ContainerdSocket, "--namespace", env.Namespace, "image", "rpull", "--plain-http", "--snapshotter", "clip", env.Image], TimeSpan.FromMinutes(3));
+            Assert.True(pull.ExitCode == 0, pull.StdErr);
+            var run = await env.CtrAsync("run", "--snapshotter", "clip", "--rm", env.Image, "e2e-run", "/bin/sh", "-c", RunCommand);
+            Assert.True(run.ExitCode == 0, $"run: {run.StdErr}{run.StdOut}\n{clip.Output}");
+            Assert.Equal(Expected, run.StdOut.Replace("\r", ""));
+            Assert.Equal(0, await clip.TerminateAsync());
+        }
+        finally
+        {
+            await clip.DisposeAsync();
+        }
+
+        // The registry is gone (unreachable, or credentials expired): the restart must not depend on it.
+        await env.StopRegistryAsync();
+        await using var restarted = await DaemonProcess.StartAsync(env.ClipRoot, env.ClipSocket);
+        for (int i = 0; i < 50 && !restarted.Output.Contains("Restored remote layer", StringComparison.Ordinal); i++) await Task.Delay(100);
+        Assert.Contains("Restored remote layer", restarted.Output);
+        var mounts = ClipMounts().Where(m => m.StartsWith(env.ClipRoot, StringComparison.Ordinal)).ToList();
+        Assert.Equal(env.Layers.Count, mounts.Count);
+        // Trees and already-cached bytes are served without the registry.
+        Assert.All(mounts, m => Assert.NotEmpty(Directory.EnumerateFileSystemEntries(m)));
+        var again = await RetryWhileUnavailableAsync(() => env.CtrAsync("run", "--snapshotter", "clip", "--rm", env.Image, "e2e-run2", "/bin/sh", "-c", RunCommand));
+        Assert.True(again.ExitCode == 0, $"run after restart without registry: {again.StdErr}{again.StdOut}\n{restarted.Output}");
+        Assert.Equal(Expected, again.StdOut.Replace("\r", ""));
+    }
+
+    [RootFact]
     public async Task Killed_mid_pull_and_restarted_the_retried_pull_succeeds_and_nothing_leaks()
     {
         await using var env = await ContainerdEnvironment.CreateAsync(dataFileBytes: 4 << 20);
@@ -163,13 +214,7 @@ public class LazyPullTests
         // Dead FUSE sessions may remain in the mount table; the restarted daemon detaches and re-serves.
         await using var restarted = await DaemonProcess.StartAsync(env.ClipRoot, env.ClipSocket);
         // containerd's connection to the proxy plugin reconnects with backoff; pulls are retried as kubelet would.
-        Proc.Result retry = null!;
-        for (int attempt = 0; attempt < 15; attempt++)
-        {
-            retry = await Proc.RunAsync("ctr-remote", ["--address", env.ContainerdSocket, "--namespace", env.Namespace + "-2", "image", "rpull", "--plain-http", "--snapshotter", "clip", env.Image], TimeSpan.FromMinutes(3));
-            if (retry.ExitCode == 0 || !retry.StdErr.Contains("Unavailable", StringComparison.OrdinalIgnoreCase)) break;
-            await Task.Delay(1000);
-        }
+        var retry = await RetryWhileUnavailableAsync(() => Proc.RunAsync("ctr-remote", ["--address", env.ContainerdSocket, "--namespace", env.Namespace + "-2", "image", "rpull", "--plain-http", "--snapshotter", "clip", env.Image], TimeSpan.FromMinutes(3)));
         Assert.True(retry.ExitCode == 0, $"retried rpull: {retry.StdErr}{retry.StdOut}\n{restarted.Output}");
         var run = await Proc.RunAsync("ctr", ["--address", env.ContainerdSocket, "--namespace", env.Namespace + "-2", "run", "--snapshotter", "clip", "--rm", env.Image, "after-crash", "/bin/sh", "-c", RunCommand], TimeSpan.FromMinutes(2));
         Assert.True(run.ExitCode == 0, $"run after restart: {run.StdErr}{run.StdOut}\n{restarted.Output}");

@@ -119,7 +119,7 @@ public sealed class ContainerdEnvironment : IAsyncDisposable
             http:
               addr: 127.0.0.1:{port}
             """);
-        Start("docker-registry", ["serve", regConfig], "registry.log");
+        _registry = Start("docker-registry", ["serve", regConfig], "registry.log");
         await WaitForTcpAsync(port);
         Image = $"127.0.0.1:{port}/clip/e2e:1";
         (await Proc.RunAsync("skopeo", ["copy", "--dest-tls-verify=false", $"oci:{_dir.Combine("oci")}:e2e", $"docker://{Image}"], TimeSpan.FromMinutes(2)))
@@ -164,14 +164,26 @@ public sealed class ContainerdEnvironment : IAsyncDisposable
 
     public string Log(string name) => File.Exists(_dir.Combine(name)) ? File.ReadAllText(_dir.Combine(name)) : "";
 
-    private void Start(string file, string[] args, string log)
+    private Process? _registry;
+
+    /// <summary>Stops the registry (a node cut off from it, or credentials that no longer work).</summary>
+    public async Task StopRegistryAsync()
+    {
+        if (_registry is null || _registry.HasExited) return;
+        _registry.Kill(entireProcessTree: true);
+        await _registry.WaitForExitAsync();
+    }
+
+    private Process Start(string file, string[] args, string log)
     {
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add("exec \"$0\" \"$@\" >>" + _dir.Combine(log) + " 2>&1");
         psi.ArgumentList.Add(file);
         foreach (string a in args) psi.ArgumentList.Add(a);
-        _processes.Add(Process.Start(psi) ?? throw new InvalidOperationException($"could not start {file}"));
+        var p = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {file}");
+        _processes.Add(p);
+        return p;
     }
 
     private static int FreePort()
