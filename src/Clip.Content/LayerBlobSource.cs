@@ -1,5 +1,6 @@
 using Clip.Gzip;
 using Clip.Index;
+using Clip.Oci;
 using Microsoft.Extensions.Logging;
 
 namespace Clip.Content;
@@ -46,8 +47,10 @@ public sealed partial class LayerBlobSource : IRangeSource, IDisposable
     }
 
     /// <summary>Where a layer's whole blob is kept once fetched.</summary>
-    public static string BlobPath(string cacheDirectory, LayerIndex index) =>
-        Path.Combine(cacheDirectory, "blobs", index.Digest.Algorithm, index.Digest.Hex);
+    public static string BlobPath(string cacheDirectory, LayerIndex index) => BlobPath(cacheDirectory, index.Digest);
+
+    /// <summary>Where the whole blob of layer <paramref name="layer"/> is kept under a cache directory.</summary>
+    public static string BlobPath(string cacheDirectory, Digest layer) => Path.Combine(cacheDirectory, "blobs", layer.Algorithm, layer.Hex);
 
     public long Length => _index.CompressedSize;
 

@@ -240,7 +240,7 @@ public sealed class LayerReader : IDisposable
             int inputPos = 0;
             if (!resume)
             {
-                decoder ??= TakeDecoder(s);
+                decoder ??= GzipDecoder.AtBeginning();
                 decoder.RestartWithPreamble(cp, input.AsSpan(0, cp.Preamble));
                 inputPos = cp.Preamble;
                 slot.Decoder = decoder;
@@ -305,12 +305,6 @@ public sealed class LayerReader : IDisposable
         double ratio = (double)(SpanInEnd(s) - cp.In.Value) / Math.Max(1, SpanOutEnd(s) - cp.Out.Value);
         long est = fromIn + (long)((toOut - fromOut) * ratio * 1.25) + MinEstimatePadding;
         return Math.Min(est, SpanInEnd(s));
-    }
-
-    private GzipDecoder TakeDecoder(int s)
-    {
-        _ = s;
-        return GzipDecoder.AtBeginning();
     }
 
     /// <summary>Marks a span's decoder live; beyond the per-layer budget the least recently kept one is dropped (if its span is idle).</summary>

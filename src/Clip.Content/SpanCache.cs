@@ -179,7 +179,7 @@ public sealed class SpanCache
                 _items[key] = new Item { Length = length, Verified = true, Node = _lru.AddFirst(key) };
                 _bytes += length;
             }
-            EvictLocked(keep: key);
+            EvictLocked(_maxBytes, keep: key);
             _metrics?.SetCacheBytes(_bytes);
         }
     }
@@ -216,18 +216,9 @@ public sealed class SpanCache
     {
         lock (_lock)
         {
-            long before = _bytes;
-            while (_bytes > maxBytes && _lru.Last is { } last)
-            {
-                var key = last.Value;
-                _lru.RemoveLast();
-                _bytes -= _items[key].Length;
-                _items.Remove(key);
-                TryDelete(PathOf(key));
-                _metrics?.CacheEvictions.Add(1);
-            }
+            long freed = EvictLocked(maxBytes, keep: null);
             _metrics?.SetCacheBytes(_bytes);
-            return before - _bytes;
+            return freed;
         }
     }
 
@@ -254,9 +245,11 @@ public sealed class SpanCache
         foreach (var k in keys) Drop(k);
     }
 
-    private void EvictLocked(SpanKey keep)
+    /// <summary>Evicts least recently used spans (never <paramref name="keep"/>) until at most <paramref name="maxBytes"/> remain; returns bytes freed.</summary>
+    private long EvictLocked(long maxBytes, SpanKey? keep)
     {
-        while (_bytes > _maxBytes && _lru.Last is { } last && last.Value != keep)
+        long before = _bytes;
+        while (_bytes > maxBytes && _lru.Last is { } last && last.Value != keep)
         {
             var key = last.Value;
             _lru.RemoveLast();
@@ -265,6 +258,7 @@ public sealed class SpanCache
             TryDelete(PathOf(key));
             _metrics?.CacheEvictions.Add(1);
         }
+        return before - _bytes;
     }
 
     private void Drop(SpanKey key)
@@ -338,7 +332,7 @@ public sealed class SpanCache
                 }
             }
         }
-        lock (_lock) EvictLocked(default);
+        lock (_lock) EvictLocked(_maxBytes, keep: null);
         _metrics?.SetCacheBytes(_bytes);
     }
 

@@ -4,7 +4,7 @@ namespace Clip.Gzip;
 public static class GzipHeader
 {
     private const byte Id1 = 0x1f, Id2 = 0x8b, MethodDeflate = 8;
-    private const byte FText = 1, FHcrc = 2, FExtra = 4, FName = 8, FComment = 16, FReserved = 0xe0;
+    private const byte FHcrc = 2, FExtra = 4, FName = 8, FComment = 16, FReserved = 0xe0;
     private const int FixedLength = 10;
 
     /// <summary>Headers longer than this (huge FEXTRA, unterminated names) are refused rather than buffered.</summary>
@@ -46,7 +46,6 @@ public static class GzipHeader
             pos += 2;
             if (data.Length < pos) return false;
         }
-        _ = FText;
         length = pos;
         return true;
     }

@@ -71,7 +71,6 @@ internal sealed class RecordingSink(long[] stops) : IInflateSink
 
     public void Write(ReadOnlySpan<byte> data, CompressedOffset consumedThrough)
     {
-        long before = Output.Length;
         Output.Write(data);
         while (_next < stops.Length && Output.Length >= stops[_next])
         {
@@ -80,7 +79,6 @@ internal sealed class RecordingSink(long[] stops) : IInflateSink
             if (ForcedCheckpointsAt.Contains(stops[_next])) Indexer!.RequestCheckpointBefore(stops[_next]);
             _next++;
         }
-        _ = before;
     }
 }
 

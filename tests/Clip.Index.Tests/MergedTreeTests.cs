@@ -50,7 +50,7 @@ public class MergedTreeTests
 
         var (_, layers) = await ImageFixtures.IndexLayoutAsync(layoutDir, "overlay");
         var tree = MergedTree.Build(layers);
-        await AssertTreeEqualsDirectoryAsync(tree, layers, rootfs, layoutDir, image);
+        await AssertTreeEqualsDirectoryAsync(tree, layers, rootfs, layoutDir);
     }
 
     [RootFact]
@@ -89,7 +89,7 @@ public class MergedTreeTests
     }
 
     /// <summary>Compares every path, type, mode, owner, size, link target, hardlink identity, xattr and content digest.</summary>
-    internal static async Task AssertTreeEqualsDirectoryAsync(MergedTree tree, IReadOnlyList<LayerIndex> layers, string root, string layoutDir, OciLayoutBuilder.Image image)
+    internal static async Task AssertTreeEqualsDirectoryAsync(MergedTree tree, IReadOnlyList<LayerIndex> layers, string root, string layoutDir)
     {
         var expected = new SortedSet<string>(WalkWithoutFollowingLinks(root).Select(p => Path.GetRelativePath(root, p)), StringComparer.Ordinal);
         var actual = new SortedSet<string>(tree.Walk().Skip(1).Select(n => n.Path), StringComparer.Ordinal);
@@ -135,7 +135,6 @@ public class MergedTreeTests
             foreach (var (name, value) in e.Xattrs())
                 Assert.Equal(value, Libc.LGetXattr(path, name));
         }
-        _ = image;
     }
 
     /// <summary>Every path below <paramref name="root"/>, not descending into symlinked directories.</summary>

@@ -59,6 +59,10 @@ public class LazyPullTests
         return result;
     }
 
+    /// <summary>`ctr-remote image rpull --snapshotter clip`: a pull that passes the image labels on every layer's Prepare.</summary>
+    private static Task<Proc.Result> RpullAsync(ContainerdEnvironment env, string ns) =>
+        Proc.RunAsync("ctr-remote", ["--address", env.ContainerdSocket, "--namespace", ns, "image", "rpull", "--plain-http", "--snapshotter", "clip", env.Image], TimeSpan.FromMinutes(3));
+
     private static List<string> ClipMounts() =>
         File.ReadAllLines("/proc/self/mountinfo").Where(l => l.Contains(" fuse.clip ")).Select(l => l.Split(' ')[4]).ToList();
 
@@ -85,7 +89,7 @@ public class LazyPullTests
         await using var clip = await DaemonProcess.StartAsync(env.ClipRoot, env.ClipSocket, metricsAddress: metrics);
         await env.StartContainerdAsync();
 
-        var pull = await Proc.RunAsync("ctr-remote", ["--address", env.ContainerdSocket, "--namespace", env.Namespace, "image", "rpull", "--plain-http", "--snapshotter", "clip", env.Image], TimeSpan.FromMinutes(3));
+        var pull = await RpullAsync(env, env.Namespace);
         Assert.True(pull.ExitCode == 0, $"rpull: {pull.StdErr}{pull.StdOut}\n{clip.Output}");
         var run = await env.CtrAsync("run", "--snapshotter", "clip", "--rm", env.Image, "e2e-run", "/bin/sh", "-c", RunCommand);
         Assert.True(run.ExitCode == 0, $"ctr run: {run.StdErr}{run.StdOut}\n{clip.Output}\n{env.Log("containerd.log")}");
@@ -138,7 +142,7 @@ public class LazyPullTests
         await using var env = await ContainerdEnvironment.CreateAsync();
         await using var clip = await DaemonProcess.StartAsync(env.ClipRoot, env.ClipSocket);
         await env.StartContainerdAsync();
-        var pull = await Proc.RunAsync("ctr-remote", ["--address", env.ContainerdSocket, "--namespace", env.Namespace, "image", "rpull", "--plain-http", "--snapshotter", "clip", env.Image], TimeSpan.FromMinutes(3));
+        var pull = await RpullAsync(env, env.Namespace);
         Assert.True(pull.ExitCode == 0, $"rpull: {pull.StdErr}{pull.StdOut}\n{clip.Output}");
         var run = await env.CtrAsync("run", "--snapshotter", "clip", "--rm", env.Image, "e2e-run", "/bin/sh", "-c", RunCommand);
         Assert.True(run.ExitCode == 0, $"ctr run: {run.StdErr}{run.StdOut}\n{clip.Output}");
@@ -156,7 +160,7 @@ public class LazyPullTests
         try
         {
             await env.StartContainerdAsync();
-            var pull = await Proc.RunAsync("ctr-remote", ["--address", env.ContainerdSocket, "--namespace", env.Namespace, "image", "rpull", "--plain-http", "--snapshotter", "clip", env.Image], TimeSpan.FromMinutes(3));
+            var pull = await RpullAsync(env, env.Namespace);
             Assert.True(pull.ExitCode == 0, pull.StdErr);
             var run = await env.CtrAsync("run", "--snapshotter", "clip", "--rm", env.Image, "e2e-run", "/bin/sh", "-c", RunCommand);
             Assert.True(run.ExitCode == 0, $"run: {run.StdErr}{run.StdOut}\n{clip.Output}");
@@ -192,14 +196,14 @@ public class LazyPullTests
         {
             await env.StartContainerdAsync();
             // A first image pulled and a container created from it: its snapshots must survive the crash.
-            var first = await Proc.RunAsync("ctr-remote", ["--address", env.ContainerdSocket, "--namespace", env.Namespace, "image", "rpull", "--plain-http", "--snapshotter", "clip", env.Image], TimeSpan.FromMinutes(3));
+            var first = await RpullAsync(env, env.Namespace);
             Assert.True(first.ExitCode == 0, first.StdErr);
             // (no "-c" in the command: `ctr container create` would take it for its own --config)
             var create = await env.CtrAsync("container", "create", "--snapshotter", "clip", env.Image, "survivor", "/bin/cat", "/etc/greeting");
             Assert.True(create.ExitCode == 0, $"container create: {create.StdErr}{create.StdOut}");
 
             // Pull again in another namespace and kill the daemon while that pull mounts layers.
-            var pulling = Proc.RunAsync("ctr-remote", ["--address", env.ContainerdSocket, "--namespace", env.Namespace + "-2", "image", "rpull", "--plain-http", "--snapshotter", "clip", env.Image], TimeSpan.FromMinutes(3));
+            var pulling = RpullAsync(env, env.Namespace + "-2");
             var deadline = DateTime.UtcNow.AddSeconds(30);
             while (!File.ReadAllText("/proc/self/mountinfo").Contains(env.Namespace + "-2") && ClipMounts().Count < 4 && DateTime.UtcNow < deadline && !pulling.IsCompleted)
                 await Task.Delay(20);
@@ -214,7 +218,7 @@ public class LazyPullTests
         // Dead FUSE sessions may remain in the mount table; the restarted daemon detaches and re-serves.
         await using var restarted = await DaemonProcess.StartAsync(env.ClipRoot, env.ClipSocket);
         // containerd's connection to the proxy plugin reconnects with backoff; pulls are retried as kubelet would.
-        var retry = await RetryWhileUnavailableAsync(() => Proc.RunAsync("ctr-remote", ["--address", env.ContainerdSocket, "--namespace", env.Namespace + "-2", "image", "rpull", "--plain-http", "--snapshotter", "clip", env.Image], TimeSpan.FromMinutes(3)));
+        var retry = await RetryWhileUnavailableAsync(() => RpullAsync(env, env.Namespace + "-2"));
         Assert.True(retry.ExitCode == 0, $"retried rpull: {retry.StdErr}{retry.StdOut}\n{restarted.Output}");
         var run = await Proc.RunAsync("ctr", ["--address", env.ContainerdSocket, "--namespace", env.Namespace + "-2", "run", "--snapshotter", "clip", "--rm", env.Image, "after-crash", "/bin/sh", "-c", RunCommand], TimeSpan.FromMinutes(2));
         Assert.True(run.ExitCode == 0, $"run after restart: {run.StdErr}{run.StdOut}\n{restarted.Output}");

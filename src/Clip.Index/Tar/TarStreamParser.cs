@@ -77,7 +77,7 @@ public sealed class TarStreamParser : IInflateSink
                     if (_headerFill == Block)
                     {
                         _headerFill = 0;
-                        OnHeader(consumedThrough);
+                        OnHeader();
                     }
                     break;
                 }
@@ -125,7 +125,7 @@ public sealed class TarStreamParser : IInflateSink
         throw new TarFormatException($"tar: truncated archive: stream ends at offset {_pos} inside {(_current is null ? "a header" : $"entry \"{_current.DisplayName}\"")}");
     }
 
-    private void OnHeader(CompressedOffset consumedThrough)
+    private void OnHeader()
     {
         var h = _header.AsSpan();
         long headerOffset = _pos - Block;
@@ -230,7 +230,6 @@ public sealed class TarStreamParser : IInflateSink
         _remaining = r.Size;
         _state = State.Content;
         _consumer.OnContentStart(r);
-        _ = consumedThrough;
     }
 
     private void FinishContent(CompressedOffset consumedThrough)

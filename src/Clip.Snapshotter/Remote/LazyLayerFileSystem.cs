@@ -171,7 +171,7 @@ public sealed partial class LazyLayerFileSystem : IRemoteLayerFileSystem, IAsync
         {
             if (_store.GetLayer(digest) is { } other) return (other, repository);
             var descriptor = await LayerDescriptorAsync(repository, manifest.Value, digest, ct).ConfigureAwait(false);
-            string blobPath = Path.Combine(_options.Content.CacheDirectory, "blobs", digest.Algorithm, digest.Hex);
+            string blobPath = LayerBlobSource.BlobPath(_options.Content.CacheDirectory, digest);
             Directory.CreateDirectory(Path.GetDirectoryName(blobPath)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             Log.IndexingNow(_log, digest.ToString(), descriptor.Size);
             if (!File.Exists(blobPath) || new FileInfo(blobPath).Length != descriptor.Size)
@@ -214,18 +214,8 @@ public sealed partial class LazyLayerFileSystem : IRemoteLayerFileSystem, IAsync
     /// <summary>A FUSE mount of a previous daemon left at <paramref name="mountpoint"/> (its server is gone): detach it.</summary>
     private static void DetachStale(string mountpoint)
     {
-        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            var fields = line.Split(' ');
-            if (fields.Length > 4 && UnescapeMountPath(fields[4]) == mountpoint)
-            {
-                Libc.TryUnmount(mountpoint, Libc.MNT_DETACH);
-                return;
-            }
-        }
+        if (MountInfo.IsMounted(mountpoint)) Libc.TryUnmount(mountpoint, Libc.MNT_DETACH);
     }
-
-    private static string UnescapeMountPath(string s) => s.Replace("\\040", " ").Replace("\\011", "\t").Replace("\\012", "\n").Replace("\\134", "\\");
 
     public async ValueTask DisposeAsync()
     {
